@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# hardsearch's developer entry point. Needs only python3 (>= 3.11) on the PATH.
+#   ./dev.sh run     set up .venv, then run the main job (cost profiles of the seed models)
+#   ./dev.sh test    set up .venv, then run the whole test suite (extra args go to pytest)
+#   ./dev.sh bench   set up .venv, then run the benchmarks in benchmarks/
+#   ./dev.sh setup   only set up .venv
+set -euo pipefail
+cd "$(dirname "$0")"
+
+VENV=${HARDSEARCH_VENV:-.venv}
+PY="$VENV/bin/python"
+STAMP="$VENV/.hardsearch-installed"
+
+setup() {
+  if [ ! -x "$PY" ]; then
+    python3 -m venv "$VENV"
+  fi
+  # Re-install only when the dependency declarations changed since the last install.
+  if [ ! -f "$STAMP" ] || [ pyproject.toml -nt "$STAMP" ] || [ constraints.txt -nt "$STAMP" ]; then
+    echo "dev.sh: installing hardsearch and its dependencies into $VENV (log: $VENV/install.log)"
+    if ! { "$PY" -m pip install --upgrade pip &&
+           "$PY" -m pip install -c constraints.txt -e '.[dev]'; } >"$VENV/install.log" 2>&1; then
+      tail -n 40 "$VENV/install.log" >&2
+      echo "dev.sh: installation failed; the full log is $VENV/install.log" >&2
+      exit 1
+    fi
+    touch "$STAMP"
+  fi
+}
+
+cmd=${1:-help}
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  setup) setup ;;
+  run)
+    setup
+    mkdir -p results/profile
+    for arch in hardnet39ds hardnet68ds hardnet68 hardnet85; do
+      for size in 224 1024; do
+        "$PY" -m hardsearch.profile arch="$arch" input_size="$size" \
+          out="results/profile/${arch}_${size}.json" "$@"
+        echo
+      done
+    done
+    ;;
+  test)
+    setup
+    "$PY" -m pytest "$@"
+    ;;
+  bench)
+    setup
+    "$PY" benchmarks/cost_model.py "$@"
+    ;;
+  *)
+    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    [ "$cmd" = help ] || exit 2
+    ;;
+esac

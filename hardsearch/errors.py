@@ -1,0 +1,18 @@
+"""User-facing errors: one line that names the file, the key and what is allowed."""
+
+from __future__ import annotations
+
+__all__ = ["UserError", "ArchError"]
+
+
+class UserError(Exception):
+    """A mistake in the user's input. Command-line tools print it as one line and exit 2."""
+
+
+class ArchError(UserError, ValueError):
+    """An architecture file or mapping that does not describe a valid harmonic network."""
+
+    def __init__(self, source: str, key: str, message: str) -> None:
+        self.source = source
+        self.key = key
+        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")

@@ -1,0 +1,17 @@
+"""Where hardsearch finds its configs, seed architectures and results.
+
+hardsearch runs from a clone (installed editable); ``HARDSEARCH_ROOT`` points elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["ROOT", "CONF_DIR", "SEARCH_SPACES_DIR", "ARCHS_DIR", "RESULTS_DIR"]
+
+ROOT = Path(os.environ.get("HARDSEARCH_ROOT", Path(__file__).resolve().parents[1]))
+CONF_DIR = ROOT / "conf"
+SEARCH_SPACES_DIR = ROOT / "search_spaces"
+ARCHS_DIR = SEARCH_SPACES_DIR / "archs"
+RESULTS_DIR = ROOT / "results"
