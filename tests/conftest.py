@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+
+from hardsearch.seeds import SEED_NAMES, load_seed
+
+# Published figures, REFERENCE.md §2 (1000 classes, 224x224): parameters, conv + linear MACs,
+# fvcore's total, CIO over every convolution.
+SEED_FIGURES = {
+    "hardnet68": (17_565_348, 4_246_114_304, 4_254_509_964, 11_468_940),
+    "hardnet85": (36_670_212, 9_074_081_584, 9_086_780_032, 17_469_284),
+    "hardnet39ds": (3_488_228, 429_471_474, 437_440_442, 9_818_424),
+    "hardnet68ds": (4_180_602, 775_281_526, 788_347_278, 17_324_440),
+}
+
+
+@pytest.fixture(params=SEED_NAMES)
+def seed_name(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def seed(seed_name):
+    return load_seed(seed_name)
