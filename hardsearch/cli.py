@@ -1,15 +1,19 @@
-"""Shared command-line behaviour: user errors become one line on stderr and exit status 2."""
+"""Shared command-line behaviour of hardsearch's Hydra tools.
+
+User errors — a bad override on the command line, a bad value, a bad architecture file —
+become one line on stderr (``prog: error: …``) and exit status 2, never a traceback.
+"""
 
 from __future__ import annotations
 
 import sys
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 from hardsearch.errors import UserError
 
 T = TypeVar("T")
 
-__all__ = ["run_user_errors"]
+__all__ = ["run_user_errors", "check_overrides", "hydra_main"]
 
 
 def run_user_errors(prog: str, fn: Callable[[], T]) -> T:
@@ -19,3 +23,73 @@ def run_user_errors(prog: str, fn: Callable[[], T]) -> T:
     except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def check_overrides(config_name: str, overrides: list[str]) -> None:
+    """Compose ``config_name`` with ``overrides`` as Hydra would; raise a one-line UserError.
+
+    Unknown keys are named with the keys that are allowed; other composition errors keep the
+    first line of Hydra's message.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from hardsearch.paths import CONF_DIR
+
+    source = f"{CONF_DIR / config_name}.yaml"
+    parser = OverridesParser.create()
+    parsed = []
+    for text in overrides:
+        try:
+            parsed.extend(parser.parse_overrides([text]))
+        except HydraException as exc:
+            raise UserError(f"command line: {text!r}: {_first_line(exc)}; allowed: key=value "
+                            "(see https://hydra.cc/docs/advanced/override_grammar/basic/)") from None
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            base = compose(config_name)
+            allowed = [k for k in base if k != "hydra"]
+            repository = GlobalHydra.instance().config_loader().repository
+            for override in parsed:
+                key = override.key_or_group
+                top = key.split(".")[0].split("/")[0]
+                if top == "hydra" or top in allowed or repository.group_exists(key):
+                    continue
+                raise UserError(f"command line: {override.input_line!r}: unknown key {key!r} in "
+                                f"{source}; allowed keys: {', '.join(allowed)}")
+            compose(config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise UserError(f"command line: {' '.join(overrides)}: {_first_line(exc)}") from None
+    finally:
+        GlobalHydra.instance().clear()
+
+
+def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any]) -> None:
+    """Run ``task`` on the composed config (as a plain dict) under ``@hydra.main``.
+
+    The command line is checked first (see :func:`check_overrides`) unless it holds Hydra
+    flags such as ``--help`` or ``--cfg``, which Hydra answers itself.
+    """
+    import hydra
+    from omegaconf import DictConfig, OmegaConf
+
+    from hardsearch.paths import CONF_DIR
+
+    args = sys.argv[1:]
+    if not any(a.startswith("-") for a in args):
+        run_user_errors(prog, lambda: check_overrides(config_name, args))
+
+    @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
+    def main(cfg: DictConfig) -> None:
+        options = OmegaConf.to_container(cfg, resolve=True)
+        run_user_errors(prog, lambda: task(options))
+
+    main()

@@ -107,9 +107,22 @@ def write_report(report: CostReport, path: str | Path) -> Path:
     return path
 
 
+def _check_options(*, arch: Any, num_classes: Any, layers: Any, out: Any) -> None:
+    if not isinstance(arch, str) or not arch:
+        raise UserError(f"arch: got {arch!r}; allowed: a seed name or a path to an architecture YAML")
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                    or num_classes < 1):
+        raise UserError(f"num_classes: got {num_classes!r}; allowed: null or an integer >= 1")
+    if not isinstance(layers, bool):
+        raise UserError(f"layers: got {layers!r}; allowed: true or false")
+    if out is not None and not isinstance(out, str):
+        raise UserError(f"out: got {out!r}; allowed: null or a path ending in .csv or .json")
+
+
 def profile(*, arch: str, input_size: Any = 224, num_classes: int | None = None,
             layers: bool = False, out: str | None = None) -> CostReport:
     """Count the costs of ``arch``, print the table, optionally write it; returns the report."""
+    _check_options(arch=arch, num_classes=num_classes, layers=layers, out=out)
     if out:
         _check_out(out)
     config = resolve_arch(arch)
@@ -123,18 +136,9 @@ def profile(*, arch: str, input_size: Any = 224, num_classes: int | None = None,
 
 
 def _main() -> None:
-    import hydra
-    from omegaconf import DictConfig, OmegaConf
+    from hardsearch.cli import hydra_main
 
-    from hardsearch.cli import run_user_errors
-    from hardsearch.paths import CONF_DIR
-
-    @hydra.main(config_path=str(CONF_DIR), config_name="profile", version_base="1.3")
-    def main(cfg: DictConfig) -> None:
-        opts = OmegaConf.to_container(cfg, resolve=True)
-        run_user_errors("hardsearch.profile", lambda: profile(**opts))
-
-    main()
+    hydra_main("hardsearch.profile", "profile", lambda options: profile(**options))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hardsearch.arch import arch_from_dict, arch_to_dict, dump_arch, load_arch, save_arch
 from hardsearch.errors import ArchError, UserError
@@ -174,6 +176,11 @@ def test_cli_rejects_each_rule_in_one_line(tmp_path, key, value, named, allowed)
     ("input_size=[1,2,3]", "input_size: got [1, 2, 3]; allowed: an integer >= 1 or [height, width]"),
     ("input_size=8", "input_size: 8x8 is too small for hardnet68"),
     ("out=table.txt", "out: 'table.txt' has suffix '.txt'; allowed: .csv, .json"),
+    ("foo=1", "command line: 'foo=1': unknown key 'foo' in "),
+    ("+extra=1", "unknown key 'extra' in "),
+    ("arch=[1", "command line: 'arch=[1': no viable alternative at input '[1'; allowed: key=value"),
+    ("layers=maybe", "layers: got 'maybe'; allowed: true or false"),
+    ("num_classes=0", "num_classes: got 0; allowed: null or an integer >= 1"),
 ])
 def test_cli_rejects_other_bad_input_in_one_line(arg, expected):
     result = _profile(arg)
@@ -181,3 +188,28 @@ def test_cli_rejects_other_bad_input_in_one_line(arg, expected):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+_stage = st.fixed_dictionaries({
+    "growth": st.integers(1, 300), "depth": st.integers(1, 64),
+    "out_channels": st.integers(1, 4096), "downsample": st.booleans()})
+_arch = st.fixed_dictionaries({
+    "name": st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20),
+    "stem": st.lists(st.integers(1, 256), min_size=2, max_size=2),
+    "multiplier": st.floats(1.0, 3.0, allow_nan=False),
+    "link_base": st.integers(2, 6),
+    "depthwise": st.booleans(),
+    "keep_base": st.booleans(),
+    "dropout": st.floats(0.0, 0.99),
+    "num_classes": st.integers(1, 100_000),
+    "stages": st.lists(_stage, min_size=1, max_size=7),
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(_arch)
+def test_any_valid_architecture_round_trips_through_yaml_exactly(data):
+    arch = arch_from_dict(data)
+    assert arch_to_dict(arch) == {**data, "multiplier": float(data["multiplier"]),
+                                  "dropout": float(data["dropout"])}
+    assert arch_from_dict(yaml.safe_load(dump_arch(arch))) == arch
