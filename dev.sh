@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hardsearch's developer entry point. Needs only python3 (>= 3.11) on the PATH.
 #   ./dev.sh run     set up .venv, then run the main job (cost profiles of the seed models)
-#   ./dev.sh test    set up .venv, then run the whole test suite (extra args go to pytest)
+#   ./dev.sh test    set up .venv, then lint (ruff) and run the whole test suite (args go to pytest)
 #   ./dev.sh bench   set up .venv, then run the benchmarks in benchmarks/
 #   ./dev.sh setup   only set up .venv
 set -euo pipefail
@@ -45,6 +45,7 @@ case "$cmd" in
     ;;
   test)
     setup
+    "$VENV/bin/ruff" check hardsearch tests benchmarks
     "$PY" -m pytest "$@"
     ;;
   bench)

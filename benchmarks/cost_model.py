@@ -44,9 +44,9 @@ def run(archs: list[str], sizes: list[int], analytic_reps: int, trace_reps: int)
         model = build_model(arch).eval()
         for size in sizes:
             count_costs(arch, size)  # warm the block-plan cache, as a search does after trial 1
-            analytic = _median_seconds(lambda: count_costs(arch, size), analytic_reps)
+            analytic = _median_seconds(lambda a=arch, s=size: count_costs(a, s), analytic_reps)
             traced_macs = trace_macs(model, (size, size))["macs"]  # warm-up, and a cross-check
-            traced = _median_seconds(lambda: trace_macs(model, (size, size)), trace_reps)
+            traced = _median_seconds(lambda m=model, s=size: trace_macs(m, (s, s)), trace_reps)
             report = count_costs(arch, size)
             if report.macs != traced_macs:
                 raise SystemExit(f"{name}@{size}: analytic MACs {report.macs} != fvcore {traced_macs}")

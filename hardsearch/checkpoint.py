@@ -44,7 +44,7 @@ def map_state_dict(source: Mapping[str, torch.Tensor], model: nn.Module) -> Orde
             f"checkpoint: {len(src)} tensors, but the model has {len(dst)}; allowed: a state dict "
             "of the same architecture")
     mapped = OrderedDict(target)
-    for i, ((skey, sval), (tkey, tval)) in enumerate(zip(src, dst)):
+    for i, ((skey, sval), (tkey, tval)) in enumerate(zip(src, dst, strict=True)):
         if tuple(sval.shape) != tuple(tval.shape):
             raise CheckpointError(
                 f"checkpoint: tensor #{i} {skey!r} has shape {tuple(sval.shape)}, but the model's "

@@ -123,7 +123,7 @@ def measure_peak_activations(model: nn.Module, input_size: tuple[int, int]) -> i
     import copy
 
     folded = copy.deepcopy(model).eval()
-    for name, module in list(folded.named_modules()):
+    for module in list(folded.modules()):
         for child_name, child in list(module.named_children()):
             if isinstance(child, nn.modules.batchnorm._BatchNorm):
                 setattr(module, child_name, nn.Identity())

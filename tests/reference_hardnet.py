@@ -65,9 +65,9 @@ class HarDBlock(nn.Module):
 
     def forward(self, x):
         outs = [x]
-        for layer, link in zip(self.layers, self.links):
+        for layer, link in zip(self.layers, self.links, strict=True):
             tin = [outs[i] for i in link]
-            outs.append(self.layers[len(outs) - 1](torch.cat(tin, 1) if len(tin) > 1 else tin[0]))
+            outs.append(layer(torch.cat(tin, 1) if len(tin) > 1 else tin[0]))
         t = len(outs)
         return torch.cat([outs[i] for i in range(t) if i == t - 1 or i % 2 == 1], 1)
 

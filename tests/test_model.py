@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import pytest
 import torch
 
 from hardsearch.arch import arch_from_dict, with_classes
