@@ -15,7 +15,7 @@ from typing import Mapping
 import torch
 from torch import nn
 
-from hardsearch.errors import UserError
+from hardsearch.errors import UserError, first_line
 
 __all__ = ["CheckpointError", "map_state_dict", "load_in_order"]
 
@@ -59,9 +59,8 @@ def load_in_order(model: nn.Module, checkpoint: str | Path | Mapping[str, torch.
         try:
             state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CheckpointError(f"{checkpoint}: cannot be loaded as a PyTorch checkpoint "
-                                  f"({first}); allowed: a file saved by torch.save") from None
+                                  f"({first_line(exc)}); allowed: a file saved by torch.save") from None
         if isinstance(state, Mapping) and "state_dict" in state:
             state = state["state_dict"]
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, TypeVar
 
-from hardsearch.errors import UserError
+from hardsearch.errors import UserError, first_line
 
 T = TypeVar("T")
 
@@ -23,10 +23,6 @@ def run_user_errors(prog: str, fn: Callable[[], T]) -> T:
     except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def check_overrides(config_name: str, overrides: list[str]) -> None:
@@ -50,7 +46,7 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
         try:
             parsed.extend(parser.parse_overrides([text]))
         except HydraException as exc:
-            raise UserError(f"command line: {text!r}: {_first_line(exc)}; allowed: key=value "
+            raise UserError(f"command line: {text!r}: {first_line(exc)}; allowed: key=value "
                             "(see https://hydra.cc/docs/advanced/override_grammar/basic/)") from None
     GlobalHydra.instance().clear()
     try:
@@ -67,7 +63,7 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
                                 f"{source}; allowed keys: {', '.join(allowed)}")
             compose(config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
-        raise UserError(f"command line: {' '.join(overrides)}: {_first_line(exc)}") from None
+        raise UserError(f"command line: {' '.join(overrides)}: {first_line(exc)}") from None
     finally:
         GlobalHydra.instance().clear()
 

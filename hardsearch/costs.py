@@ -109,8 +109,9 @@ def normalize_input_size(size: Any) -> tuple[int, int]:
     return int(h), int(w)
 
 
-def _halve(size: int, kernel: int, padding: int) -> int:
-    return (size + 2 * padding - kernel) // 2 + 1
+def _halve(size: int) -> int:
+    """Output size of a 3x3 window, stride 2, padding 1 (stem conv and pool, DS downsampling)."""
+    return (size - 1) // 2 + 1
 
 
 class _Counter:
@@ -163,12 +164,12 @@ def count_costs(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> Co
 
     # Stem: conv3x3/2, conv3x3 (1x1 for DS), then max-pool 3x3/2 (DS: depthwise conv3x3/2).
     c0, c1 = arch.stem
-    h, w = _halve(height, 3, 1), _halve(width, 3, 1)
+    h, w = _halve(height), _halve(width)
     c.conv("stem_conv1", "stem", 3, c0, 3, height, width, h, w)
     c.alive(image + c0 * h * w)
     c.conv("stem_conv2", "stem", c0, c1, 1 if ds else 3, h, w, h, w)
     c.alive(image + (c0 + c1) * h * w)
-    ho, wo = _halve(h, 3, 1), _halve(w, 3, 1)
+    ho, wo = _halve(h), _halve(w)
     check(ho, wo, "stem_down")
     if ds:
         c.conv("stem_down", "stem", c1, c1, 3, h, w, ho, wo, groups=c1)
@@ -216,7 +217,7 @@ def count_costs(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> Co
         c.alive(image + block_out + cout * hw)
         if stage.downsample:
             if ds:
-                ho, wo = _halve(h, 3, 1), _halve(w, 3, 1)
+                ho, wo = _halve(h), _halve(w)
                 check(ho, wo, f"{sname}_down")
                 c.conv(f"{sname}_down", sname, cout, cout, 3, h, w, ho, wo, groups=cout)
             else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["UserError", "ArchError"]
+__all__ = ["UserError", "ArchError", "first_line"]
 
 
 class UserError(Exception):
@@ -16,3 +16,8 @@ class ArchError(UserError, ValueError):
         self.source = source
         self.key = key
         super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (libraries often raise multi-line ones)."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

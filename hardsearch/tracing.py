@@ -9,6 +9,8 @@ from __future__ import annotations
 import warnings
 import weakref
 from collections import Counter
+from contextlib import contextmanager
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -19,6 +21,18 @@ __all__ = ["count_params", "trace_macs", "trace_cio", "measure_peak_activations"
 
 def _image(input_size: tuple[int, int], channels: int = 3) -> torch.Tensor:
     return torch.randn(1, channels, *input_size)
+
+
+@contextmanager
+def _inference(model: nn.Module) -> Iterator[None]:
+    """Eval mode without autograd; the model's own mode is restored afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 def count_params(model: nn.Module) -> int:
@@ -35,17 +49,12 @@ def trace_macs(model: nn.Module, input_size: tuple[int, int]) -> dict[str, int]:
         warnings.simplefilter("ignore", DeprecationWarning)
         from fvcore.nn import FlopCountAnalysis
 
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            analysis = FlopCountAnalysis(model, _image(input_size))
-            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            by_op = Counter(analysis.by_operator())
-            total = analysis.total()
-    finally:
-        model.train(was_training)
+    with _inference(model), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        analysis = FlopCountAnalysis(model, _image(input_size))
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        by_op = Counter(analysis.by_operator())
+        total = analysis.total()
     return {"conv": by_op["conv"], "linear": by_op["linear"],
             "macs": by_op["conv"] + by_op["linear"], "total": total}
 
@@ -59,13 +68,10 @@ def trace_cio(model: nn.Module, input_size: tuple[int, int]) -> int:
         total += inputs[0].numel() + output.numel()
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.no_grad():
+        with _inference(model):
             model(_image(input_size))
     finally:
-        model.train(was_training)
         for h in handles:
             h.remove()
     return total
