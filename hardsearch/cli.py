@@ -13,7 +13,14 @@ from hardsearch.errors import UserError, first_line
 
 T = TypeVar("T")
 
-__all__ = ["run_user_errors", "check_overrides", "hydra_main"]
+__all__ = ["run_user_errors", "check_overrides", "hydra_main", "searchpath_override"]
+
+
+def searchpath_override() -> str:
+    """Puts ``search_spaces/`` on Hydra's search path, so its ``space/`` folder is the group ``space``."""
+    from hardsearch.paths import SEARCH_SPACES_DIR
+
+    return f"hydra.searchpath=['file://{SEARCH_SPACES_DIR.resolve()}']"
 
 
 def run_user_errors(prog: str, fn: Callable[[], T]) -> T:
@@ -37,7 +44,7 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
-    from hardsearch.paths import CONF_DIR
+    from hardsearch.paths import CONF_DIR, SEARCH_SPACES_DIR
 
     source = f"{CONF_DIR / config_name}.yaml"
     parser = OverridesParser.create()
@@ -51,21 +58,38 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            base = compose(config_name)
+            base = compose(config_name, overrides=[searchpath_override()])
             allowed = [k for k in base if k != "hydra"]
             repository = GlobalHydra.instance().config_loader().repository
             for override in parsed:
                 key = override.key_or_group
                 top = key.split(".")[0].split("/")[0]
+                options = _group_options(key, CONF_DIR, SEARCH_SPACES_DIR)
+                if options:
+                    value = override.value()
+                    if isinstance(value, str) and not override.is_delete() and value not in options:
+                        raise UserError(f"command line: {override.input_line!r}: unknown {key} {value!r}; "
+                                        f"allowed: {', '.join(options)}")
+                    continue
                 if top == "hydra" or top in allowed or repository.group_exists(key):
                     continue
                 raise UserError(f"command line: {override.input_line!r}: unknown key {key!r} in "
                                 f"{source}; allowed keys: {', '.join(allowed)}")
-            compose(config_name, overrides=overrides)
+            compose(config_name, overrides=[*overrides, searchpath_override()])
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(f"command line: {' '.join(overrides)}: {first_line(exc)}") from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def _group_options(group: str, *roots) -> list[str]:
+    """The options of a config group (``conf/<group>/`` or ``search_spaces/<group>/``), if it is one."""
+    found = set()
+    for root in roots:
+        folder = root / group
+        if folder.is_dir():
+            found.update(p.stem for p in folder.glob("*.yaml"))
+    return sorted(found)
 
 
 def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any]) -> None:
@@ -82,6 +106,7 @@ def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any
     args = sys.argv[1:]
     if not any(a.startswith("-") for a in args):
         run_user_errors(prog, lambda: check_overrides(config_name, args))
+    sys.argv.append(searchpath_override())
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     def main(cfg: DictConfig) -> None:
