@@ -13,9 +13,7 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -25,16 +23,9 @@ from hardsearch.model import build_model
 from hardsearch.seeds import SEED_NAMES, load_seed
 from hardsearch.tracing import trace_macs
 
+from _timing import median_seconds
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "cost_model.json"
-
-
-def _median_seconds(fn, reps: int) -> float:
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def run(archs: list[str], sizes: list[int], analytic_reps: int, trace_reps: int) -> dict:
@@ -44,9 +35,9 @@ def run(archs: list[str], sizes: list[int], analytic_reps: int, trace_reps: int)
         model = build_model(arch).eval()
         for size in sizes:
             count_costs(arch, size)  # warm the block-plan cache, as a search does after trial 1
-            analytic = _median_seconds(lambda a=arch, s=size: count_costs(a, s), analytic_reps)
+            analytic = median_seconds(lambda a=arch, s=size: count_costs(a, s), analytic_reps)
             traced_macs = trace_macs(model, (size, size))["macs"]  # warm-up, and a cross-check
-            traced = _median_seconds(lambda m=model, s=size: trace_macs(m, (s, s)), trace_reps)
+            traced = median_seconds(lambda m=model, s=size: trace_macs(m, (s, s)), trace_reps)
             report = count_costs(arch, size)
             if report.macs != traced_macs:
                 raise SystemExit(f"{name}@{size}: analytic MACs {report.macs} != fvcore {traced_macs}")
