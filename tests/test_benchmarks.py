@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 from hardsearch.paths import ROOT
+from hardsearch.proxies import PROXY_NAMES
 
 
 def test_cost_model_benchmark_writes_its_json(tmp_path):
@@ -21,3 +22,23 @@ def test_cost_model_benchmark_writes_its_json(tmp_path):
     assert row["arch"] == "hardnet39ds" and row["input_size"] == 64
     assert row["analytic_ms"] > 0 and row["fvcore_ms"] > 0
     assert row["speedup"] == row["fvcore_ms"] / row["analytic_ms"]
+
+
+def test_proxies_benchmark_writes_its_json(tmp_path):
+    out = tmp_path / "proxies.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/proxies.py", "--archs", "hardnet39ds", "--reps", "1",
+         "--epoch-steps", "2", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out.read_text())
+    (row,) = data["zero_cost"]["rows"]
+    assert row["arch"] == "hardnet39ds" and row["train_step_s"] > 0
+    assert set(row["proxies"]) == set(PROXY_NAMES)
+    for cell in row["proxies"].values():
+        assert cell["ratio_to_train_step"] == cell["seconds"] / row["train_step_s"]
+    training = data["short_training"]
+    assert training["train_images"] == 10_000 and training["test_images"] == 2_000
+    (train_row,) = training["rows"]
+    assert train_row["steps_timed"] == 2 and train_row["steps_per_epoch"] == 78
+    assert train_row["epoch_seconds"] > train_row["eval_seconds"] > 0
