@@ -13,14 +13,21 @@ from hardsearch.errors import UserError, first_line
 
 T = TypeVar("T")
 
-__all__ = ["run_user_errors", "check_overrides", "hydra_main", "searchpath_override"]
+__all__ = ["run_user_errors", "check_overrides", "hydra_main", "register_search_path"]
 
 
-def searchpath_override() -> str:
-    """Puts ``search_spaces/`` on Hydra's search path, so its ``space/`` folder is the group ``space``."""
-    from hardsearch.paths import SEARCH_SPACES_DIR
+def register_search_path() -> None:
+    """Put ``search_spaces/`` on Hydra's search path whenever hardsearch's ``conf/`` is composed.
 
-    return f"hydra.searchpath=['file://{SEARCH_SPACES_DIR.resolve()}']"
+    So ``search_spaces/space/*.yaml`` is the config group ``space`` for the command line,
+    ``--help``, ``--cfg`` and the compose API alike. Registered with Hydra's plugin registry
+    (idempotent), which leaves other Hydra applications in the process alone.
+    """
+    from hydra.core.plugins import Plugins
+
+    from hardsearch._search_path import SpacesSearchPath
+
+    Plugins.instance().register(SpacesSearchPath)
 
 
 def run_user_errors(prog: str, fn: Callable[[], T]) -> T:
@@ -55,10 +62,11 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
         except HydraException as exc:
             raise UserError(f"command line: {text!r}: {first_line(exc)}; allowed: key=value "
                             "(see https://hydra.cc/docs/advanced/override_grammar/basic/)") from None
+    register_search_path()
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            base = compose(config_name, overrides=[searchpath_override()])
+            base = compose(config_name)
             allowed = [k for k in base if k != "hydra"]
             repository = GlobalHydra.instance().config_loader().repository
             for override in parsed:
@@ -75,7 +83,7 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
                     continue
                 raise UserError(f"command line: {override.input_line!r}: unknown key {key!r} in "
                                 f"{source}; allowed keys: {', '.join(allowed)}")
-            compose(config_name, overrides=[*overrides, searchpath_override()])
+            compose(config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(f"command line: {' '.join(overrides)}: {first_line(exc)}") from None
     finally:
@@ -103,10 +111,10 @@ def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any
 
     from hardsearch.paths import CONF_DIR
 
+    register_search_path()
     args = sys.argv[1:]
     if not any(a.startswith("-") for a in args):
         run_user_errors(prog, lambda: check_overrides(config_name, args))
-    sys.argv.append(searchpath_override())
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     def main(cfg: DictConfig) -> None:

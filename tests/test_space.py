@@ -177,3 +177,28 @@ def test_a_user_space_file_needs_no_python(tmp_path):
     assert all(a.stages[-1].downsample is False for a in archs)
     for arch in archs:
         assert space.decode(space.encode(arch), name=arch.name) == arch
+
+
+def test_space_is_a_hydra_group_of_hardsearch_configs_only(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException
+    from omegaconf import OmegaConf
+
+    from hardsearch.cli import register_search_path
+    from hardsearch.paths import CONF_DIR
+
+    register_search_path()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("calibrate", overrides=["+space=harmonic_ds"])
+    data = OmegaConf.to_container(cfg.space, resolve=True)
+    assert space_from_dict(data, source="x") == space_from_dict(raw_space("harmonic_ds"), source="x")
+    GlobalHydra.instance().clear()
+    (tmp_path / "app.yaml").write_text("x: 1\n")  # another Hydra application in the same process
+    with initialize_config_dir(str(tmp_path), version_base="1.3"):
+        other = compose("app", overrides=["+space=harmonic"])
+        with pytest.raises(ConfigCompositionException, match="config group 'space' does not exist"):
+            compose("app", overrides=["space@s=harmonic"])
+    GlobalHydra.instance().clear()
+    assert other.space == "harmonic"  # a plain new key there, not the space group
