@@ -40,7 +40,7 @@ class TrainSettings(NamedTuple):
     epochs: int = 1  # full passes over the training split (ignored when steps is set)
     steps: int | None = None  # optimiser steps instead of epochs; accuracy is still reported per epoch
     batch_size: int = 128
-    lr: float = 0.2  # peak of the one-cycle schedule
+    lr: float = 0.01  # peak of the one-cycle schedule
     momentum: float = 0.9
     weight_decay: float = 5e-4
     augment: bool = True  # random crop (padding 4) and horizontal flip
