@@ -2,7 +2,7 @@
 # hardsearch's developer entry point. Needs only python3 (>= 3.11) on the PATH.
 #   ./dev.sh run     set up .venv, then run the main job (cost profiles of the seed models)
 #   ./dev.sh test    set up .venv, then lint (ruff) and run the whole test suite (args go to pytest)
-#   ./dev.sh bench   set up .venv, then run the benchmarks in benchmarks/
+#   ./dev.sh bench   set up .venv, then run the benchmarks in benchmarks/ (args go to cost_model.py)
 #   ./dev.sh setup   only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -51,6 +51,7 @@ case "$cmd" in
   bench)
     setup
     "$PY" benchmarks/cost_model.py "$@"
+    "$PY" benchmarks/proxies.py
     ;;
   *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'

@@ -23,6 +23,16 @@ _EXPORTS = {
     "resolve_arch": "hardsearch.seeds",
     "load_in_order": "hardsearch.checkpoint",
     "UserError": "hardsearch.errors",
+    "SearchSpace": "hardsearch.space",
+    "load_space": "hardsearch.space",
+    "score_proxy": "hardsearch.proxies",
+    "PROXY_NAMES": "hardsearch.proxies",
+    "create_proxy": "hardsearch.accuracy",
+    "load_data": "hardsearch.data",
+    "proxy_batch": "hardsearch.data",
+    "train_arch": "hardsearch.training",
+    "TrainSettings": "hardsearch.training",
+    "rank_correlation": "hardsearch.stats",
 }
 
 __all__ = ["__version__", *_EXPORTS]
