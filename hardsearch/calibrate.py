@@ -107,6 +107,10 @@ def _fmt(x: float, digits: int = 3) -> str:
     return "nan" if math.isnan(x) else f"{x:+.{digits}f}"
 
 
+def _p(p: float) -> str:
+    return "nan" if math.isnan(p) else f"{p:.3f}"
+
+
 def format_table(report: CalibrationReport) -> str:
     """The agreement table as aligned text, best partial correlation first."""
     rows = report.rows
@@ -115,11 +119,12 @@ def format_table(report: CalibrationReport) -> str:
             f"{min(accuracies):.3f}..{max(accuracies):.3f} (median {sorted(accuracies)[len(rows) // 2]:.3f})")
     width = max(len(a.proxy) for a in report.agreements)
     lines = [head, "",
-             f"{'proxy':<{width}}  {'spearman':>8}  {'kendall':>8}  {'partial|MACs':>12}  {'s/arch':>7}"]
+             f"{'proxy':<{width}}  {'spearman':>8}  {'p':>6}  {'kendall':>8}  {'partial|MACs':>12}  "
+             f"{'s/arch':>7}"]
     for a in _ordered(report.agreements):
         c = a.correlation
-        lines.append(f"{a.proxy:<{width}}  {_fmt(c.spearman):>8}  {_fmt(c.kendall):>8}  "
-                     f"{_fmt(c.partial_spearman):>12}  {a.seconds:>7.3f}")
+        lines.append(f"{a.proxy:<{width}}  {_fmt(c.spearman):>8}  {_p(c.spearman_p):>6}  "
+                     f"{_fmt(c.kendall):>8}  {_fmt(c.partial_spearman):>12}  {a.seconds:>7.3f}")
     return "\n".join(lines)
 
 
@@ -138,15 +143,16 @@ def to_markdown(report: CalibrationReport) -> str:
         + (f" / {s['train']['steps']} steps" if s["train"].get("steps") else "")
         + f", batch {s['train']['batch_size']}, seed {s['train']['seed']}. Costs at "
         f"{s['input_size'][0]}×{s['input_size'][1]}.", "",
-        "Spearman ρ and Kendall τ against held-out top-1 after short training; partial ρ controls for "
-        "MACs (what a proxy adds to the cost objectives). Sorted by partial ρ.", "",
-        "| proxy | Spearman ρ | Kendall τ | partial ρ given MACs | seconds / arch |",
-        "|---|---:|---:|---:|---:|",
+        "Spearman ρ (with its two-sided p-value) and Kendall τ against held-out top-1 after short "
+        "training; partial ρ controls for MACs (what a proxy adds to the cost objectives). Sorted by "
+        "partial ρ.", "",
+        "| proxy | Spearman ρ | p | Kendall τ | partial ρ given MACs | seconds / arch |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for a in _ordered(report.agreements):
         c = a.correlation
-        lines.append(f"| {a.proxy} | {_fmt(c.spearman)} | {_fmt(c.kendall)} | {_fmt(c.partial_spearman)} "
-                     f"| {a.seconds:.3f} |")
+        lines.append(f"| {a.proxy} | {_fmt(c.spearman)} | {_p(c.spearman_p)} | {_fmt(c.kendall)} | "
+                     f"{_fmt(c.partial_spearman)} | {a.seconds:.3f} |")
     lines += ["", "## Architectures", "",
               "| name | params | GMACs | CIO (M) | accuracy | accuracy per epoch |",
               "|---|---:|---:|---:|---:|---|"]

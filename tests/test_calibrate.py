@@ -49,7 +49,7 @@ def test_calibrate_end_to_end_and_resume(tmp_path, subset):
     macs = next(a for a in report["agreements"] if a["proxy"] == "macs")
     assert macs["n"] == 4
     markdown = (out / "calibration.md").read_text()
-    assert "| proxy | Spearman ρ | Kendall τ | partial ρ given MACs | seconds / arch |" in markdown
+    assert "| proxy | Spearman ρ | p | Kendall τ | partial ρ given MACs | seconds / arch |" in markdown
     assert len((out / "rows.jsonl").read_text().splitlines()) == 4
 
     # an interrupted write leaves a torn last line; a re-run skips it and redoes nothing else
