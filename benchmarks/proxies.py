@@ -98,7 +98,7 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=list(SEED_NAMES))
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--resolution", type=int, default=32)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--train-data", type=Path, default=None,
                         help="ImageFolder root for the training timing (default: the CIFAR-10 subset)")
     parser.add_argument("--epoch-steps", type=int, default=None)
