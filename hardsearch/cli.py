@@ -66,28 +66,53 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            base = compose(config_name)
-            allowed = [k for k in base if k != "hydra"]
             repository = GlobalHydra.instance().config_loader().repository
+            groups = []
+            for override in parsed:
+                key = override.key_or_group
+                options = _group_options(key, CONF_DIR, SEARCH_SPACES_DIR)
+                if not options:
+                    continue
+                value = override.value()
+                if isinstance(value, str) and not override.is_delete() and value not in options:
+                    raise UserError(f"command line: {override.input_line!r}: unknown {key} {value!r}; "
+                                    f"allowed: {', '.join(options)}")
+                groups.append(override.input_line)
+            chosen = compose(config_name, overrides=groups)  # with the chosen option of each group
+            allowed = [k for k in chosen if k != "hydra"]
             for override in parsed:
                 key = override.key_or_group
                 top = key.split(".")[0].split("/")[0]
-                options = _group_options(key, CONF_DIR, SEARCH_SPACES_DIR)
-                if options:
-                    value = override.value()
-                    if isinstance(value, str) and not override.is_delete() and value not in options:
-                        raise UserError(f"command line: {override.input_line!r}: unknown {key} {value!r}; "
-                                        f"allowed: {', '.join(options)}")
+                if override.input_line in groups or top == "hydra" or repository.group_exists(key):
                     continue
-                if top == "hydra" or top in allowed or repository.group_exists(key):
-                    continue
-                raise UserError(f"command line: {override.input_line!r}: unknown key {key!r} in "
-                                f"{source}; allowed keys: {', '.join(allowed)}")
+                if top not in allowed:
+                    raise UserError(f"command line: {override.input_line!r}: unknown key {key!r} in "
+                                    f"{source}; allowed keys: {', '.join(allowed)}")
+                _check_nested_key(override, chosen)
             compose(config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(f"command line: {' '.join(overrides)}: {first_line(exc)}") from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def _check_nested_key(override: Any, config: Any) -> None:
+    """``a.b=…`` where ``a`` is a mapping without ``b`` (and no ``+``) names the keys ``a`` has."""
+    from omegaconf import DictConfig
+
+    key = override.key_or_group
+    if "." not in key or override.is_add() or override.is_force_add() or key.startswith("hydra."):
+        return
+    *parents, last = key.split(".")
+    node = config
+    for part in parents:
+        if not isinstance(node, DictConfig) or part not in node:
+            return  # list indices and the like: Hydra's own message covers them
+        node = node[part]
+    if isinstance(node, DictConfig) and last not in node:
+        parent = ".".join(parents)
+        raise UserError(f"command line: {override.input_line!r}: unknown key {key!r}; allowed keys under "
+                        f"{parent}: {', '.join(str(k) for k in node)}")
 
 
 def _group_options(group: str, *roots) -> list[str]:
