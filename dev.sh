@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # hardsearch's developer entry point. Needs only python3 (>= 3.11) on the PATH.
-#   ./dev.sh run     set up .venv, then run the main job (cost profiles of the seed models)
+#   ./dev.sh run     set up .venv, then run the main job (the search; args go to python -m hardsearch)
 #   ./dev.sh test    set up .venv, then lint (ruff) and run the whole test suite (args go to pytest)
 #   ./dev.sh bench   set up .venv, then run the benchmarks in benchmarks/ (args go to cost_model.py)
 #   ./dev.sh setup   only set up .venv
@@ -34,14 +34,9 @@ case "$cmd" in
   setup) setup ;;
   run)
     setup
-    mkdir -p results/profile
-    for arch in hardnet39ds hardnet68ds hardnet68 hardnet85; do
-      for size in 224 1024; do
-        "$PY" -m hardsearch.profile arch="$arch" input_size="$size" \
-          out="results/profile/${arch}_${size}.json" "$@"
-        echo
-      done
-    done
+    # The main job: a multi-objective search of the harmonic space, seeded with HarDNet-68/85,
+    # stored in results/harmonic/study.db (re-running resumes it).
+    "$PY" -m hardsearch +space=harmonic "$@"
     ;;
   test)
     setup
@@ -52,6 +47,7 @@ case "$cmd" in
     setup
     "$PY" benchmarks/cost_model.py "$@"
     "$PY" benchmarks/proxies.py
+    "$PY" benchmarks/search_throughput.py
     ;;
   *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'

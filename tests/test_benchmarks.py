@@ -42,3 +42,17 @@ def test_proxies_benchmark_writes_its_json(tmp_path):
     (train_row,) = training["rows"]
     assert train_row["steps_timed"] == 2 and train_row["steps_per_epoch"] == 78
     assert train_row["epoch_seconds"] > train_row["eval_seconds"] > 0
+
+
+def test_search_throughput_benchmark_writes_its_json(tmp_path):
+    out = tmp_path / "search_throughput.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/search_throughput.py", "--trials", "4", "--override", "proxy=naswot",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["trials"] == 4 and row["overrides"] == ["proxy=naswot"]
+    assert 0 < row["proxy_seconds"] < row["loop_seconds"] <= row["total_seconds"]
+    assert row["overhead_share"] == (row["loop_seconds"] - row["proxy_seconds"]) / row["loop_seconds"]
+    assert row["trials_per_minute"] == 60 * 4 / row["loop_seconds"]
