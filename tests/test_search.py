@@ -103,6 +103,13 @@ def test_journal_storage(tmp_path):
     assert run(small(tmp_path, "storage=journal", trials=4)).ran == 1
 
 
+def test_any_sqlalchemy_url(tmp_path):
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    result = run(small(tmp_path, "storage=url", f"storage.url={url}", trials=3))
+    assert (tmp_path / "elsewhere.db").is_file() and not (result.study_dir / "study.db").exists()
+    assert len(optuna.load_study(study_name="harmonic", storage=url).trials) == 3
+
+
 class FlakyProxy:
     """Fails on its second call and returns NaN on its third; fine otherwise."""
 
@@ -222,12 +229,17 @@ def test_command_line_errors(args, message):
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
 
 
-def test_help_lists_the_groups():
+def test_help_lists_the_groups_and_cfg_shows_the_config():
     result = _cli("--help")
     assert result.returncode == 0
     for line in ("sampler: gp, nsga2, nsga3, random, tpe", "space: harmonic, harmonic_ds",
                  "storage: journal, sqlite, url", "proxy: ensemble,", "data: cifar10, cifar10_sample"):
         assert line in result.stdout
+    result = _cli("+space=harmonic_ds", "sampler=tpe", "--cfg", "job")
+    assert result.returncode == 0
+    config = yaml.safe_load(result.stdout)
+    assert config["sampler"]["name"] == "tpe" and config["space"]["name"] == "harmonic_ds"
+    assert config["budget"]["n_trials"] == 48 and config["objectives"] == ["proxy", "macs", "cio"]
 
 
 @pytest.mark.slow
