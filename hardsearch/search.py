@@ -393,23 +393,6 @@ def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str]) -> str
     return "\n".join(lines)
 
 
-def write_front_csv(front: Sequence[FrozenTrial], objectives: Sequence[str], path: Path) -> Path:
-    import csv
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["trial", "seed", *objectives, "params", "macs", "cio", "peak_activations", "digest",
-                         "architecture"])
-        for t in front:
-            writer.writerow([t.number, t.user_attrs.get("seed", ""), *t.values,
-                             *(t.user_attrs.get(k) for k in ("params", "macs", "cio", "peak_activations",
-                                                             "digest")), _describe(t)])
-    tmp.replace(path)
-    return path
-
-
 class Progress:
     """Optuna callback: a progress bar (on a terminal) and one line per finished trial."""
 
@@ -538,8 +521,12 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
     out(f"\n{len(trials)} trials: {counts['complete']} complete ({infeasible} infeasible), "
         f"{counts['pruned']} pruned, {counts['fail']} failed. Pareto front ({len(front)}):")
     out(format_front(front, objectives))
-    path = write_front_csv(front, objectives, study_dir / "pareto.csv")
-    out(f"\nwrote {path}")
+    from hardsearch.report import report_study
+
+    summary, written = report_study(study, study_dir)
+    out(f"\nhypervolume {summary.hypervolume_front:.4f} (seeds alone {summary.hypervolume_seeds:.4f}); "
+        f"wrote {', '.join(str(p) for p in written)} and {len(summary.front)} architectures in "
+        f"{study_dir / 'archs'}")
     ran = len(study.get_trials(deepcopy=False, states=FINISHED)) - before
     return SearchResult(study, front, study_dir, ran, interrupted)
 
