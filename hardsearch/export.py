@@ -20,7 +20,10 @@ from hardsearch.arch import ArchConfig, arch_from_dict, save_arch
 from hardsearch.errors import UserError
 from hardsearch.paths import RESULTS_DIR
 
-__all__ = ["trial_arch", "export_trial", "export_front", "load_study", "export"]
+__all__ = ["trial_arch", "export_trial", "export_front", "load_study", "export", "export_model", "FORMATS"]
+
+#: What ``format=`` may be: the architecture YAML, or the model itself for deployment.
+FORMATS = {"yaml": ".yaml", "torchscript": ".pt", "onnx": ".onnx"}
 
 COST_KEYS = ("params", "macs", "cio", "peak_activations", "latency")
 
@@ -65,6 +68,66 @@ def export_front(front: Sequence[FrozenTrial], folder: Path, *, study: str, obje
     return out
 
 
+def export_model(arch: ArchConfig, path: str | Path, *, fmt: str, input_size: Sequence[int],
+                 weights: str | Path | None = None, seed: int = 0) -> tuple[Path, float]:
+    """Write the model as TorchScript or ONNX and check it against PyTorch's output.
+
+    The weights are ``weights`` (a checkpoint mapped in order, see hardsearch.checkpoint) or a
+    seeded initialisation. Returns the path and the largest absolute difference between the
+    exported model's logits and PyTorch's on a random batch of two at ``input_size``.
+    """
+    import numpy as np
+    import torch
+
+    from hardsearch.checkpoint import load_in_order
+    from hardsearch.model import build_model
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_model(arch).eval()
+        if weights is not None:
+            load_in_order(model, weights)
+        example = torch.randn(1, 3, *input_size)
+        check = torch.randn(2, 3, *input_size)
+    with torch.no_grad():
+        expected = model(check).numpy()
+    tmp = path.with_name(path.name + ".tmp")
+    if fmt == "torchscript":
+        with torch.no_grad():
+            torch.jit.trace(model, example).save(str(tmp))
+        with torch.no_grad():
+            got = torch.jit.load(str(tmp))(check).numpy()
+    elif fmt == "onnx":
+        try:
+            import onnxruntime
+        except ImportError:
+            raise UserError("format: got 'onnx', but onnx is not installed; allowed: pip install "
+                            "'hardsearch[onnx]' (onnx, onnxscript, onnxruntime), or format=torchscript"
+                            ) from None
+        import logging
+
+        quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo")]
+        levels = [logger.level for logger in quiet]
+        for logger in quiet:
+            logger.setLevel(logging.ERROR)
+        try:
+            program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
+                                        output_names=["logits"],
+                                        dynamic_shapes=({0: torch.export.Dim("batch")},))
+            program.save(str(tmp))
+        finally:
+            for logger, level in zip(quiet, levels, strict=True):
+                logger.setLevel(level)
+        session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input": check.numpy()})[0]
+    else:
+        raise UserError(f"format: got {fmt!r}; allowed: {', '.join(FORMATS)}")
+    tmp.replace(path)
+    return path, float(np.abs(got - expected).max())
+
+
 def load_study(options: Mapping[str, Any]) -> tuple[optuna.Study, Path]:
     """The study named by ``options`` (``study``, ``dir``, ``storage``), with its folder."""
     from hardsearch.search import create_storage
@@ -97,10 +160,22 @@ def export(options: Mapping[str, Any]) -> Path:
     trial = trials[number]
     objectives = study.user_attrs.get("hardsearch.objectives") or study.metric_names or []
     input_size = study.user_attrs.get("hardsearch.input_size", [224, 224])
-    out = options.get("out") or folder / "archs" / f"trial{number:04d}.yaml"
-    path = export_trial(trial, out, study=study.study_name, objectives=objectives, input_size=input_size)
+    fmt = options.get("format") or "yaml"
+    if fmt not in FORMATS:
+        raise UserError(f"format: got {fmt!r}; allowed: {', '.join(FORMATS)}")
+    out = options.get("out") or folder / "archs" / f"trial{number:04d}{FORMATS[fmt]}"
     state = "" if trial.state == TrialState.COMPLETE else f" (a {trial.state.name.lower()} trial)"
-    print(f"wrote {path}{state}")
+    if fmt == "yaml":
+        path = export_trial(trial, out, study=study.study_name, objectives=objectives, input_size=input_size)
+        print(f"wrote {path}{state}")
+        return path
+    arch = trial_arch(trial, study=study.study_name, objectives=objectives, input_size=input_size)
+    path, error = export_model(arch, out, fmt=fmt, input_size=input_size, weights=options.get("weights"))
+    print(f"wrote {path}{state}: {fmt} of {arch.name} at {input_size[0]}x{input_size[1]}; checked against "
+          f"PyTorch on a batch of 2: max |difference| {error:.2e}")
+    if error > 1e-3:
+        raise UserError(f"format={fmt}: the exported model's output differs from PyTorch's by {error:.2e}; "
+                        "allowed: at most 1e-3")
     return path
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from hardsearch.arch import load_arch
 from hardsearch.costs import count_costs
+from hardsearch.export import trial_arch
 from hardsearch.model import build_model
 from hardsearch.paths import ROOT
 
@@ -58,3 +60,32 @@ def test_export_cli_any_trial_and_profile_it(tmp_path):
                          timeout=120)
     assert bad.returncode == 2
     assert "trial: got 99; allowed: a trial number of study harmonic (0..3)" in bad.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt,suffix", [("torchscript", ".pt"), ("onnx", ".onnx")])
+def test_model_export_matches_pytorch(tmp_path, fmt, suffix):
+    result = run(small(tmp_path, "space.input_size=[96,96]", trials=3))
+    cli = subprocess.run([sys.executable, "-m", "hardsearch.export", "study=harmonic",
+                          f"dir={result.study_dir}", "trial=2", f"format={fmt}"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    path = result.study_dir / "archs" / f"trial0002{suffix}"
+    assert path.is_file() and "checked against PyTorch on a batch of 2" in cli.stdout
+    arch = trial_arch(result.study.trials[2], study="harmonic", objectives=["proxy", "macs", "cio"],
+                      input_size=[96, 96])
+    torch.manual_seed(0)
+    model = build_model(arch).eval()
+    x = torch.randn(3, 3, 96, 96)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    if fmt == "torchscript":
+        with torch.no_grad():
+            got = torch.jit.load(str(path))(x).numpy()
+    else:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"input": x.numpy()})[0]  # a batch size other than the traced one
+    assert got.shape == (3, 1000)
+    assert abs(got - expected).max() < 1e-4
