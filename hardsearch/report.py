@@ -52,6 +52,7 @@ class ParetoReport(NamedTuple):
     hypervolume_front: float
     hypervolume_seeds: float
     hypervolume_history: list[tuple[int, float]]  # (trial number, hypervolume of the front so far)
+    points: list[dict[str, Any]]  # every feasible complete trial: trial, seed, objectives, on_front
 
 
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
@@ -133,6 +134,8 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
         n_feasible=len(ok), front=[_row(t, objectives, arch_files.get(t.number)) for t in front],
         seeds=seeds, reference_point=reference_units, hypervolume_front=hv(front),
         hypervolume_seeds=hv(pareto_front(seed_trials, directions)), hypervolume_history=history,
+        points=[{"trial": t.number, "seed": t.user_attrs.get("seed"), "on_front": t.number in front_numbers,
+                 "objectives": dict(zip(objectives, t.values, strict=True))} for t in ok],
     )
 
 
@@ -225,7 +228,9 @@ def report_study(study: Any, folder: Path) -> tuple[ParetoReport, list[Path]]:
     files = export_front(front, folder / "archs", study=study.study_name, objectives=objectives,
                          input_size=input_size)
     report = build_report(study.study_name, trials, objectives, directions, files)
-    return report, write_report(report, folder)
+    from hardsearch.plots import write_plots
+
+    return report, write_report(report, folder) + write_plots(report, folder)
 
 
 def report(options: Mapping[str, Any]) -> ParetoReport:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import matplotlib.image
 import numpy as np
 import optuna
 import pytest
@@ -75,6 +76,11 @@ def test_search_writes_the_report_and_the_cli_rewrites_it(tmp_path):
     for row in data["front"]:
         assert (folder / row["arch_file"]).is_file()
     assert (folder / "report.md").read_text().startswith("# Pareto report: study `harmonic`")
+    for name, panels in (("pareto.png", 3), ("hypervolume.png", 1)):  # real images, one panel per pair
+        image = matplotlib.image.imread(folder / name)
+        assert (folder / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert image.shape[1] > 500 * (1 if panels == 1 else 2) and image.std() > 0.01
+    assert [row["trial"] for row in data["points"] if row["on_front"]] == [r["trial"] for r in data["front"]]
     header = (folder / "pareto.csv").read_text().splitlines()[0]
     assert header.startswith("trial,seed,proxy,macs,cio,cost_params,cost_macs")
     (folder / "pareto.json").unlink()
