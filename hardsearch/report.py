@@ -21,7 +21,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 from optuna.trial import FrozenTrial
 
-from hardsearch.search import feasible, pareto_front
+from hardsearch.search import feasible, format_objective, pareto_front, update_front
 
 __all__ = ["SeedComparison", "ParetoReport", "build_report", "hypervolume", "write_report", "to_markdown"]
 
@@ -114,8 +114,10 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
         return hypervolume((signed - low) / span, reference_norm)
 
     history = []
-    for i, t in enumerate(ok):
-        history.append((t.number, hv(pareto_front(ok[:i + 1], directions))))
+    so_far: list[FrozenTrial] = []
+    for t in ok:  # the front grows one trial at a time instead of being recomputed from scratch
+        so_far = update_front(so_far, t, directions)
+        history.append((t.number, hv(so_far)))
     seed_trials = [t for t in ok if t.user_attrs.get("seed")]
     seeds = []
     for s in seed_trials:
@@ -139,15 +141,6 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
     )
 
 
-_UNITS = {"proxy": (1.0, "{:+.4f}"), "macs": (1e9, "{:.3f} G"), "cio": (1e6, "{:.2f} M"),
-          "params": (1e6, "{:.2f} M"), "peak_activations": (1e6, "{:.3f} M"), "latency": (1e-3, "{:.1f} ms")}
-
-
-def _fmt(objective: str, value: float) -> str:
-    scale, fmt = _UNITS[objective]
-    return fmt.format(value / scale)
-
-
 def _fmt_gain(objective: str, gain: float) -> str:
     return f"{gain:+.4f}" if objective == "proxy" else f"{100 * gain:+.1f} %"
 
@@ -162,12 +155,12 @@ def to_markdown(report: ParetoReport) -> str:
              "## Front", "", "| trial | seed | " + " | ".join(o) + " | architecture file |",
              "|---:|---|" + "---:|" * len(o) + "---|"]
     for row in report.front:
-        cells = " | ".join(_fmt(x, row["objectives"][x]) for x in o)
+        cells = " | ".join(format_objective(x, row["objectives"][x]) for x in o)
         lines.append(f"| {row['trial']} | {row['seed'] or ''} | {cells} | {row['arch_file'] or ''} |")
     lines += ["", "## Seeds", ""]
     for s in report.seeds:
         head = f"**{s.seed}** (trial {s.trial}: " + ", ".join(
-            f"{x} {_fmt(x, v)}" for x, v in zip(o, s.values, strict=True)) + ")"
+            f"{x} {format_objective(x, v)}" for x, v in zip(o, s.values, strict=True)) + ")"
         if not s.dominated_by:
             lines.append(f"- {head}: not dominated by any found architecture"
                          + (" (on the front)." if s.on_front else "."))
@@ -176,7 +169,7 @@ def to_markdown(report: ParetoReport) -> str:
         for d in s.dominated_by:
             lines.append(f"  - trial {d['trial']}: " + ", ".join(
                 f"{x} {_fmt_gain(x, g)}" for x, g in d["gains"].items()))
-    ref = ", ".join(f"{x} {_fmt(x, v)}" for x, v in zip(o, report.reference_point, strict=True))
+    ref = ", ".join(f"{x} {format_objective(x, v)}" for x, v in zip(o, report.reference_point, strict=True))
     lines += ["", "## Hypervolume", "",
               f"- front: **{report.hypervolume_front:.4f}**; seeds alone: **{report.hypervolume_seeds:.4f}**",
               "- computed on objectives normalised to [0, 1] by their minimum and maximum over the feasible "

@@ -23,12 +23,20 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hardsearch.accuracy import AccuracyProxy, create_proxy
-from hardsearch.arch import ArchConfig, arch_to_dict, with_classes
+from hardsearch.arch import ArchConfig, arch_to_dict
 from hardsearch.costs import count_costs
 from hardsearch.data import load_data_options
 from hardsearch.errors import UserError, first_line
 from hardsearch.paths import RESULTS_DIR
-from hardsearch.space import SearchSpace, SpaceError, arch_digest, space_from_dict, space_names, space_source
+from hardsearch.space import (
+    SearchSpace,
+    SpaceError,
+    arch_digest,
+    labelled_seeds,
+    space_from_dict,
+    space_names,
+    space_source,
+)
 
 __all__ = ["OBJECTIVES", "CONSTRAINTS", "SearchResult", "CandidateError", "run_search", "search",
            "pareto_front", "create_sampler", "create_storage", "enqueue_seeds"]
@@ -296,18 +304,6 @@ class Objective:
 
 
 # -- seeds, front, progress ---------------------------------------------------------------------
-def seed_architectures(space: SearchSpace, extra: Sequence[str]) -> list[tuple[str, ArchConfig]]:
-    """The space's seeds and the user's extra seeds, each checked to be a point of the space."""
-    from hardsearch.seeds import resolve_arch
-
-    out = []
-    for label in list(space.seeds) + list(extra):
-        arch = with_classes(resolve_arch(label), space.num_classes)
-        space.encode(arch, label=label)
-        out.append((label, arch))
-    return out
-
-
 def enqueue_seeds(study: optuna.Study, space: SearchSpace, seeds: Sequence[tuple[str, ArchConfig]]) -> int:
     """Enqueue each seed unless the study already holds (or queued) a trial carrying its name."""
     present = {t.user_attrs.get("seed") for t in study.get_trials(deepcopy=False)}
@@ -324,24 +320,36 @@ def feasible(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.user_attrs.get("constraints", ()))
 
 
+def _dominates(a: Sequence[float], b: Sequence[float], sign: Sequence[float]) -> bool:
+    """``a`` is no worse than ``b`` everywhere and better somewhere (``sign`` -1 for maximised)."""
+    pairs = [(s * x, s * y) for s, x, y in zip(sign, a, b, strict=True)]
+    return all(x <= y for x, y in pairs) and any(x < y for x, y in pairs)
+
+
+def update_front(front: list[FrozenTrial], trial: FrozenTrial,
+                 directions: Sequence[str]) -> list[FrozenTrial]:
+    """The front after adding one more feasible trial (trials must come in order of number).
+
+    An architecture proposed again (same content hash) keeps its earliest trial.
+    """
+    sign = [1.0 if d == "minimize" else -1.0 for d in directions]
+    digest = trial.user_attrs.get("digest", trial.number)
+    for member in front:
+        if member.user_attrs.get("digest", member.number) == digest or _dominates(member.values, trial.values,
+                                                                                   sign):
+            return front
+    return [m for m in front if not _dominates(trial.values, m.values, sign)] + [trial]
+
+
 def pareto_front(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> list[FrozenTrial]:
     """Feasible complete trials that no other feasible trial dominates (ordered by trial number).
 
     Trials of the same architecture (same content hash) appear once, as the earliest.
     """
-    sign = [1.0 if d == "minimize" else -1.0 for d in directions]
-    candidates = [t for t in trials if feasible(t)]
-    points = [[s * v for s, v in zip(sign, t.values, strict=True)] for t in candidates]
-    front = []
-    seen = set()
-    for i, p in enumerate(points):
-        dominated = any(all(q[k] <= p[k] for k in range(len(p))) and any(q[k] < p[k] for k in range(len(p)))
-                        for j, q in enumerate(points) if j != i)
-        digest = candidates[i].user_attrs.get("digest", candidates[i].number)
-        if not dominated and digest not in seen:  # an architecture proposed twice appears once
-            seen.add(digest)
-            front.append(candidates[i])
-    return sorted(front, key=lambda t: t.number)
+    front: list[FrozenTrial] = []
+    for trial in sorted((t for t in trials if feasible(t)), key=lambda t: t.number):
+        front = update_front(front, trial, directions)
+    return front
 
 
 def _describe(trial: FrozenTrial) -> str:
@@ -358,7 +366,8 @@ _UNITS = {"proxy": (1.0, "{:+.4f}"), "macs": (1e9, "{:.3f} G"), "cio": (1e6, "{:
           "params": (1e6, "{:.2f} M"), "peak_activations": (1e6, "{:.3f} M"), "latency": (1e-3, "{:.1f} ms")}
 
 
-def _fmt(objective: str, value: float) -> str:
+def format_objective(objective: str, value: float) -> str:
+    """An objective's value in its display unit, e.g. ``4.246 G`` MACs or ``+0.4740`` proxy."""
     scale, fmt = _UNITS[objective]
     if not math.isfinite(value):
         return str(value)
@@ -377,7 +386,7 @@ def trial_line(trial: FrozenTrial, objectives: Sequence[str]) -> str:
         return f"{label}: trial {trial.user_attrs['duplicate_of']}'s architecture again; values reused"
     if "infeasible" in trial.user_attrs:
         return f"{label} infeasible ({trial.user_attrs['infeasible']}); proxy skipped"
-    cells = "  ".join(f"{o} {_fmt(o, v)}" for o, v in zip(objectives, trial.values, strict=True))
+    cells = "  ".join(f"{o} {format_objective(o, v)}" for o, v in zip(objectives, trial.values, strict=True))
     return f"{label}: {cells}  ({(trial.duration.total_seconds() if trial.duration else 0):.1f} s)"
 
 
@@ -385,7 +394,8 @@ def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str]) -> str
     """The Pareto front as an aligned table, seeds marked."""
     head = ["trial", "seed"] + list(objectives) + ["architecture (depth x growth > out, / = downsample)"]
     rows = [[str(t.number), t.user_attrs.get("seed", "")]
-            + [_fmt(o, v) for o, v in zip(objectives, t.values, strict=True)] + [_describe(t)] for t in front]
+            + [format_objective(o, v) for o, v in zip(objectives, t.values, strict=True)] + [_describe(t)]
+            for t in front]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i in (1, len(head) - 1) else c.rjust(w)
                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
@@ -399,8 +409,10 @@ class Progress:
     def __init__(self, *, total: int, done: int, objectives: list[str], bar: bool, quiet: bool) -> None:
         self.objectives = objectives
         self.quiet = quiet
+        self.directions = [OBJECTIVES[o] for o in objectives]
         self.best = -math.inf
-        self.front_size = 0
+        self.front: list[FrozenTrial] = []
+        self.seen: set[int] = set()  # trials already folded into the front (any worker's)
         self.bar = None
         if bar and sys.stderr.isatty():
             from tqdm import tqdm
@@ -408,15 +420,17 @@ class Progress:
             self.bar = tqdm(total=total, initial=done, unit="trial", dynamic_ncols=True)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        if trial.state == TrialState.COMPLETE and feasible(trial):
-            self.best = max(self.best, trial.values[0])
-        self.front_size = len(pareto_front(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
-                                           study.directions))
+        for done in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if done.number not in self.seen:
+                self.seen.add(done.number)
+                if feasible(done):
+                    self.best = max(self.best, done.values[0])
+                    self.front = update_front(self.front, done, self.directions)
         if not self.quiet:
             self.write(trial_line(trial, self.objectives))
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(front=self.front_size, best_proxy=f"{self.best:+.4f}")
+            self.bar.set_postfix(front=len(self.front), best_proxy=f"{self.best:+.4f}")
 
     def write(self, line: str) -> None:
         if self.bar is not None:
@@ -463,7 +477,7 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
     if not isinstance(extra_seeds, (list, tuple)) or not all(isinstance(s, str) for s in extra_seeds):
         raise _fail("seeds", extra_seeds, "a list of architecture YAML paths or seed names")
     logger = _section(options, "logger")
-    seeds = seed_architectures(space, extra_seeds)
+    seeds = labelled_seeds(space, extra_seeds)
 
     study_dir = Path(options["dir"]) if options.get("dir") else RESULTS_DIR / name
     storage = create_storage(_section(options, "storage"), study_dir)

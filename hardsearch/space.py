@@ -35,17 +35,17 @@ import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import optuna
 import yaml
 
-from hardsearch.arch import ArchConfig, ArchError, arch_from_dict, arch_to_dict
+from hardsearch.arch import ArchConfig, ArchError, arch_from_dict, arch_to_dict, with_classes
 from hardsearch.errors import UserError
 from hardsearch.paths import SEARCH_SPACES_DIR
 
 __all__ = ["Param", "Level", "SearchSpace", "SpaceError", "space_names", "load_space",
-           "space_from_dict", "space_source", "seed_archs", "arch_digest"]
+           "space_from_dict", "space_source", "seed_archs", "labelled_seeds", "arch_digest"]
 
 SPACES_DIR = SEARCH_SPACES_DIR / "space"
 _TOP_KEYS = ("name", "description", "input_size", "num_classes", "seeds", "depthwise", "keep_base",
@@ -254,12 +254,6 @@ def arch_digest(data: Mapping[str, Any] | ArchConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
-def _with(arch: ArchConfig, **changes: Any) -> ArchConfig:
-    from dataclasses import replace
-
-    return replace(arch, **changes)
-
-
 def _same(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
@@ -450,15 +444,19 @@ def space_source(name: str) -> str:
     return str(path) if path.is_file() else f"space {name}"
 
 
-def seed_archs(space: SearchSpace) -> list[ArchConfig]:
-    """The space's seed architectures (names or paths), each checked to be a point of the space."""
+def labelled_seeds(space: SearchSpace, extra: Sequence[str] = ()) -> list[tuple[str, ArchConfig]]:
+    """The space's seeds and ``extra`` ones (names or paths) with their labels, each with the space's
+    classifier size and checked to be a point of the space."""
     from hardsearch.seeds import resolve_arch
 
-    archs = []
-    for seed in space.seeds:
-        arch = resolve_arch(seed)
-        if arch.num_classes != space.num_classes:
-            arch = _with(arch, num_classes=space.num_classes)
-        space.encode(arch, label=seed)
-        archs.append(arch)
-    return archs
+    out = []
+    for label in list(space.seeds) + list(extra):
+        arch = with_classes(resolve_arch(label), space.num_classes)
+        space.encode(arch, label=label)
+        out.append((label, arch))
+    return out
+
+
+def seed_archs(space: SearchSpace) -> list[ArchConfig]:
+    """The space's seed architectures, each checked to be a point of the space."""
+    return [arch for _, arch in labelled_seeds(space)]
