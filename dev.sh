@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hardsearch's developer entry point. Needs only python3 (>= 3.11) on the PATH.
 #   ./dev.sh run     set up .venv, then run the main job (the search; args go to python -m hardsearch)
-#   ./dev.sh test    set up .venv, then lint (ruff) and run the whole test suite (args go to pytest)
+#   ./dev.sh test    set up .venv and chromium, then lint (ruff) and run the whole test suite (args go to pytest)
 #   ./dev.sh bench   set up .venv, then run the benchmarks in benchmarks/ (args go to cost_model.py)
 #   ./dev.sh setup   only set up .venv
 set -euo pipefail
@@ -28,6 +28,26 @@ setup() {
   fi
 }
 
+# System packages the tests need: Debian's chromium (the HTML report is opened in a real headless
+# browser). Installed with apt-get when missing and we are root; otherwise say what to install.
+system_deps() {
+  local missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "dev.sh: installing ${missing[*]} with apt-get (log: $VENV/apt.log)"
+    if ! { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"; } \
+        >"$VENV/apt.log" 2>&1; then
+      tail -n 20 "$VENV/apt.log" >&2
+      echo "dev.sh: apt-get failed; the full log is $VENV/apt.log" >&2
+      exit 1
+    fi
+  else
+    echo "dev.sh: the tests need these Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+}
+
 cmd=${1:-help}
 [ $# -gt 0 ] && shift
 case "$cmd" in
@@ -40,6 +60,7 @@ case "$cmd" in
     ;;
   test)
     setup
+    system_deps
     "$VENV/bin/ruff" check hardsearch tests benchmarks
     "$PY" -m pytest "$@"
     ;;

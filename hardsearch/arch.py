@@ -35,6 +35,7 @@ __all__ = [
     "dump_arch",
     "load_arch",
     "save_arch",
+    "summarize_arch",
     "with_classes",
 ]
 
@@ -239,3 +240,15 @@ def load_arch(path: str | Path) -> ArchConfig:
 def with_classes(arch: ArchConfig, num_classes: int) -> ArchConfig:
     """The same architecture with another classifier size."""
     return replace(arch, num_classes=_int(f"<{arch.name}>", "num_classes", num_classes, 1))
+
+
+def summarize_arch(arch: Mapping[str, Any] | None) -> str:
+    """A one-line summary of an architecture dict (as stored in a trial), e.g.
+    ``m=1.7 b=2 stem=32,64 | 8x14>128/ 16x16>256 ...`` (depth x growth > out, ``/`` = downsample)."""
+    if not arch:
+        return "-"
+    stages = " ".join(f"{s['depth']}x{s['growth']}>{s['out_channels']}{'/' if s['downsample'] else ''}"
+                      for s in arch["stages"])
+    flags = (" ds" if arch.get("depthwise") else "") + (" keep-base" if arch.get("keep_base") else "")
+    stem = f"{arch['stem'][0]},{arch['stem'][1]}"
+    return f"m={arch['multiplier']:g} b={arch['link_base']} stem={stem}{flags} | {stages}"

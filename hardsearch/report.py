@@ -21,6 +21,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 import numpy as np
 from optuna.trial import FrozenTrial
 
+from hardsearch.arch import summarize_arch
 from hardsearch.search import feasible, format_objective, pareto_front, update_front
 
 __all__ = ["SeedComparison", "ParetoReport", "build_report", "hypervolume", "write_report", "to_markdown"]
@@ -78,14 +79,21 @@ def _gain(objective: str, direction: str, seed: float, found: float) -> float:
     return (found - seed) / abs(seed)
 
 
+COSTS = ("params", "macs", "cio", "peak_activations", "latency")
+
+
+def _costs(trial: FrozenTrial) -> dict[str, float]:
+    return {k: trial.user_attrs[k] for k in COSTS if k in trial.user_attrs}
+
+
 def _row(trial: FrozenTrial, objectives: Sequence[str], arch_file: str | None) -> dict[str, Any]:
     return {
         "trial": trial.number, "seed": trial.user_attrs.get("seed"),
         "objectives": dict(zip(objectives, trial.values, strict=True)),
-        "costs": {k: trial.user_attrs.get(k) for k in ("params", "macs", "cio", "peak_activations", "latency")
-                  if k in trial.user_attrs},
+        "costs": _costs(trial),
         "parameters": dict(trial.params), "digest": trial.user_attrs.get("digest"),
-        "arch": trial.user_attrs.get("arch"), "arch_file": arch_file,
+        "arch": trial.user_attrs.get("arch"), "summary": summarize_arch(trial.user_attrs.get("arch")),
+        "arch_file": arch_file,
     }
 
 
@@ -137,7 +145,8 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
         seeds=seeds, reference_point=reference_units, hypervolume_front=hv(front),
         hypervolume_seeds=hv(pareto_front(seed_trials, directions)), hypervolume_history=history,
         points=[{"trial": t.number, "seed": t.user_attrs.get("seed"), "on_front": t.number in front_numbers,
-                 "objectives": dict(zip(objectives, t.values, strict=True))} for t in ok],
+                 "objectives": dict(zip(objectives, t.values, strict=True)), "costs": _costs(t),
+                 "summary": summarize_arch(t.user_attrs.get("arch"))} for t in ok],
     )
 
 
@@ -194,14 +203,13 @@ def write_report(report: ParetoReport, folder: Path) -> list[Path]:
     tmp = path.with_name("pareto.csv.tmp")
     with tmp.open("w", newline="") as f:
         writer = csv.writer(f)
-        cost_keys = ("params", "macs", "cio", "peak_activations", "latency")
         param_keys = sorted({k for row in report.front for k in row["parameters"]})
-        writer.writerow(["trial", "seed", *report.objectives, *(f"cost_{k}" for k in cost_keys), "digest",
+        writer.writerow(["trial", "seed", *report.objectives, *(f"cost_{k}" for k in COSTS), "digest",
                          "arch_file", *param_keys])
         for row in report.front:
             values = (row["objectives"][x] for x in report.objectives)
             writer.writerow([row["trial"], row["seed"] or "", *values,
-                             *(row["costs"].get(k, "") for k in cost_keys), row["digest"],
+                             *(row["costs"].get(k, "") for k in COSTS), row["digest"],
                              row["arch_file"] or "",
                              *(row["parameters"].get(k, "") for k in param_keys)])
     tmp.replace(path)
@@ -221,9 +229,10 @@ def report_study(study: Any, folder: Path) -> tuple[ParetoReport, list[Path]]:
     files = export_front(front, folder / "archs", study=study.study_name, objectives=objectives,
                          input_size=input_size)
     report = build_report(study.study_name, trials, objectives, directions, files)
+    from hardsearch.html_report import write_html
     from hardsearch.plots import write_plots
 
-    return report, write_report(report, folder) + write_plots(report, folder)
+    return report, write_report(report, folder) + write_plots(report, folder) + [write_html(report, folder)]
 
 
 def report(options: Mapping[str, Any]) -> ParetoReport:

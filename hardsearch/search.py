@@ -23,7 +23,7 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hardsearch.accuracy import AccuracyProxy, create_proxy
-from hardsearch.arch import ArchConfig, arch_to_dict
+from hardsearch.arch import ArchConfig, arch_to_dict, summarize_arch
 from hardsearch.costs import count_costs
 from hardsearch.data import load_data_options
 from hardsearch.errors import UserError, first_line
@@ -48,6 +48,7 @@ CONSTRAINTS = ("macs", "cio", "params", "peak_activations", "latency")
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 SAMPLERS = ("nsga2", "nsga3", "tpe", "random", "gp")
 STORAGES = ("sqlite", "journal", "url")
+LOGGERS = ("wandb", "console", "none")
 
 
 class CandidateError(Exception):
@@ -352,16 +353,6 @@ def pareto_front(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> li
     return front
 
 
-def _describe(trial: FrozenTrial) -> str:
-    arch = trial.user_attrs.get("arch")
-    if not arch:
-        return "-"
-    stages = " ".join(f"{s['depth']}x{s['growth']}>{s['out_channels']}{'/' if s['downsample'] else ''}"
-                      for s in arch["stages"])
-    stem = f"{arch['stem'][0]},{arch['stem'][1]}"
-    return f"m={arch['multiplier']:g} b={arch['link_base']} stem={stem} | {stages}"
-
-
 _UNITS = {"proxy": (1.0, "{:+.4f}"), "macs": (1e9, "{:.3f} G"), "cio": (1e6, "{:.2f} M"),
           "params": (1e6, "{:.2f} M"), "peak_activations": (1e6, "{:.3f} M"), "latency": (1e-3, "{:.1f} ms")}
 
@@ -394,7 +385,8 @@ def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str]) -> str
     """The Pareto front as an aligned table, seeds marked."""
     head = ["trial", "seed"] + list(objectives) + ["architecture (depth x growth > out, / = downsample)"]
     rows = [[str(t.number), t.user_attrs.get("seed", "")]
-            + [format_objective(o, v) for o, v in zip(objectives, t.values, strict=True)] + [_describe(t)]
+            + [format_objective(o, v) for o, v in zip(objectives, t.values, strict=True)]
+            + [summarize_arch(t.user_attrs.get("arch"))]
             for t in front]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i in (1, len(head) - 1) else c.rjust(w)
@@ -477,6 +469,13 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
     if not isinstance(extra_seeds, (list, tuple)) or not all(isinstance(s, str) for s in extra_seeds):
         raise _fail("seeds", extra_seeds, "a list of architecture YAML paths or seed names")
     logger = _section(options, "logger")
+    if logger.get("name") not in LOGGERS:
+        raise _fail("logger.name", logger.get("name"), ", ".join(LOGGERS))
+    if logger["name"] == "wandb":
+        from hardsearch.dashboard import check_options, resolve_mode
+
+        check_options(logger)
+        resolve_mode(logger)
     seeds = labelled_seeds(space, extra_seeds)
 
     study_dir = Path(options["dir"]) if options.get("dir") else RESULTS_DIR / name
@@ -517,12 +516,54 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
                           study=study, name_prefix=name)
     progress = Progress(total=n_trials, done=done, objectives=objectives,
                         bar=bool(logger.get("progress_bar", True)), quiet=logger.get("name") == "none")
+    dashboard = None
+    if logger["name"] == "wandb" and remaining > 0:
+        from hardsearch.dashboard import start_dashboard
+
+        dashboard = start_dashboard(logger, study=name, study_dir=study_dir, objectives=objectives,
+                                    config=_run_config(options, name), tags=_run_tags(options, space))
+    try:
+        result = _optimize(study, objective, progress=progress, dashboard=dashboard,
+                           n_trials=n_trials, remaining=remaining, timeout=timeout, before=done,
+                           study_dir=study_dir, objectives=objectives, directions=directions, out=out)
+    except BaseException:
+        if dashboard is not None:
+            dashboard.finish(exit_code=1)
+        raise
+    if dashboard is not None:
+        dashboard.finish(exit_code=130 if result.interrupted else 0)
+    return result
+
+
+def _run_config(options: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The search's settings as W&B's run config (the storage URL without its password)."""
+    config = {k: v for k, v in options.items() if k not in ("hydra", "space", "logger")}
+    config["study"] = name
+    config["space"] = options["space"].get("name")
+    storage = dict(config.get("storage") or {})
+    if storage.get("url"):
+        storage["url"] = _redact(str(storage["url"]))
+    config["storage"] = storage
+    return config
+
+
+def _run_tags(options: Mapping[str, Any], space: SearchSpace) -> list[str]:
+    return ["hardsearch", f"space:{space.name}", f"sampler:{options['sampler'].get('name')}",
+            f"proxy:{options['proxy'].get('name')}"]
+
+
+def _optimize(study: optuna.Study, objective: Objective, *, progress: Progress,
+              dashboard: Any, n_trials: int, remaining: int, timeout: float | None, before: int,
+              study_dir: Path, objectives: list[str], directions: list[str],
+              out: Callable[[str], None]) -> SearchResult:
     interrupted = False
-    before = done
     if remaining > 0:
+        callbacks: list[Any] = [optuna.study.MaxTrialsCallback(n_trials, states=FINISHED), progress]
+        if dashboard is not None:
+            callbacks.append(dashboard)
         try:
             study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(CandidateError,),
-                           callbacks=[optuna.study.MaxTrialsCallback(n_trials, states=FINISHED), progress])
+                           callbacks=callbacks)
         except KeyboardInterrupt:
             interrupted = True
             progress.write("interrupted: finished trials are kept; re-run the same command to resume")
@@ -541,6 +582,10 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
     out(f"\nhypervolume {summary.hypervolume_front:.4f} (seeds alone {summary.hypervolume_seeds:.4f}); "
         f"wrote {', '.join(str(p) for p in written)} and {len(summary.front)} architectures in "
         f"{study_dir / 'archs'}")
+    if dashboard is not None:
+        dashboard.log_report(summary, study_dir)
+        if not dashboard.failed:
+            out(dashboard.describe())
     ran = len(study.get_trials(deepcopy=False, states=FINISHED)) - before
     return SearchResult(study, front, study_dir, ran, interrupted)
 

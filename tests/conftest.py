@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import tempfile
+
 import pytest
 
 from hardsearch.seeds import SEED_NAMES, load_seed
@@ -22,3 +25,23 @@ def seed_name(request) -> str:
 @pytest.fixture
 def seed(seed_name):
     return load_seed(seed_name)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def isolated_wandb():
+    """W&B's caches and settings in a temporary folder, no account, no mode from the environment:
+    tests (and the commands they start) never write to ~/.local or upload anything."""
+    keys = ("WANDB_MODE", "WANDB_API_KEY", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR",
+            "WANDB_ARTIFACT_DIR", "WANDB_DIR")
+    saved = {k: os.environ.get(k) for k in keys}
+    with tempfile.TemporaryDirectory(prefix="hardsearch-wandb-") as home:
+        for key in keys:
+            os.environ.pop(key, None)
+        for key in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+            os.environ[key] = os.path.join(home, key.lower())
+        yield home
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import optuna
 import pytest
@@ -35,9 +38,9 @@ def compose_search(*overrides: str) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def small(tmp_path, *overrides: str, space: str = "harmonic", trials: int = 6) -> dict:
+def small(tmp_path, *overrides: str, space: str = "harmonic", trials: int = 6, logger: str = "none") -> dict:
     """A shrunk real config: a cheap proxy, a few trials, the study under tmp_path."""
-    return compose_search(f"+space={space}", "proxy=naswot", f"budget.n_trials={trials}", "logger=none",
+    return compose_search(f"+space={space}", "proxy=naswot", f"budget.n_trials={trials}", f"logger={logger}",
                           f"dir={tmp_path / 'study'}", *overrides)
 
 
@@ -244,8 +247,9 @@ def test_help_lists_the_groups_and_cfg_shows_the_config():
 
 @pytest.mark.slow
 def test_ctrl_c_keeps_finished_trials_and_prints_the_summary(tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group, W&B's service included."""
     proc = subprocess.Popen([sys.executable, "-m", "hardsearch", "+space=harmonic", "proxy=naswot",
-                             "budget.n_trials=200", f"dir={tmp_path}", "logger=console"],
+                             "budget.n_trials=200", f"dir={tmp_path}"], start_new_session=True,
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     seen = []
     deadline = time.time() + 240
@@ -254,14 +258,18 @@ def test_ctrl_c_keeps_finished_trials_and_prints_the_summary(tmp_path):
         seen.append(line)
         if line.startswith("trial 3"):
             break
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted: finished trials are kept" in out
     assert "Pareto front (" in out and (tmp_path / "pareto.csv").is_file()
     study = optuna.load_study(study_name="harmonic", storage=f"sqlite:///{tmp_path / 'study.db'}")
     assert len(study.get_trials(states=(TrialState.COMPLETE,))) >= 4
-    assert "Traceback" not in err
+    assert "Traceback" not in err and "warning" not in err
+    (run_dir,) = (tmp_path / "wandb").glob("offline-run-*")  # the W&B run ends as interrupted
+    inspect = subprocess.run([str(Path(sys.executable).with_name("wandb")), "leet", "inspect", "--summary",
+                              "--json", str(run_dir)], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(inspect.stdout)["exit_code"] == 130
 
 
 def test_an_architecture_proposed_again_is_not_scored_again(tmp_path, monkeypatch):
