@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hardsearch's developer entry point. Needs only python3 (>= 3.11) on the PATH.
 #   ./dev.sh run     set up .venv, then run the main job (the search; args go to python -m hardsearch)
-#   ./dev.sh test    set up .venv and chromium, then lint (ruff) and run the whole test suite (args go to pytest)
+#   ./dev.sh test    set up .venv, chromium and postgresql, then lint (ruff) and run every test (args go to pytest)
 #   ./dev.sh bench   set up .venv, then run the benchmarks in benchmarks/ (args go to cost_model.py)
 #   ./dev.sh setup   only set up .venv
 set -euo pipefail
@@ -29,10 +29,12 @@ setup() {
 }
 
 # System packages the tests need: Debian's chromium (the HTML report is opened in a real headless
-# browser). Installed with apt-get when missing and we are root; otherwise say what to install.
+# browser) and postgresql (the tests start their own server on loopback for the multi-worker
+# tests). Installed with apt-get when missing and we are root; otherwise say what to install.
 system_deps() {
   local missing=()
   command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=(postgresql)
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "dev.sh: installing ${missing[*]} with apt-get (log: $VENV/apt.log)"

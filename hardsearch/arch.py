@@ -209,12 +209,9 @@ def dump_arch(arch: ArchConfig) -> str:
 
 def save_arch(arch: ArchConfig, path: str | Path) -> Path:
     """Write ``arch`` as YAML to ``path`` (parents created) and return the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(dump_arch(arch))
-    tmp.replace(path)  # atomic: a crash never leaves a half-written architecture file
-    return path
+    from hardsearch.files import write_text_atomic
+
+    return write_text_atomic(Path(path), dump_arch(arch))  # a crash never leaves half a file
 
 
 def load_arch(path: str | Path) -> ArchConfig:

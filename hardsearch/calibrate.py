@@ -26,6 +26,7 @@ from hardsearch.calibration import calibrate_scores
 from hardsearch.costs import count_costs
 from hardsearch.data import ImageData, load_data_options
 from hardsearch.errors import UserError
+from hardsearch.files import write_text_atomic
 from hardsearch.paths import RESULTS_DIR
 from hardsearch.proxies import PROXY_NAMES
 from hardsearch.space import SearchSpace, arch_digest, seed_archs, space_from_dict, space_names, space_source
@@ -178,11 +179,7 @@ def write_report(report: CalibrationReport, out: Path) -> list[Path]:
     written = []
     for name, text in (("calibration.json", json.dumps(to_json(report), indent=2, allow_nan=True) + "\n"),
                        ("calibration.md", to_markdown(report))):
-        path = out / name
-        tmp = path.with_name(name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-        written.append(path)
+        written.append(write_text_atomic(out / name, text))
     return written
 
 

@@ -17,18 +17,19 @@ account needed; the run lands in ``results/<study>/wandb/`` and ``wandb sync`` u
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hardsearch.errors import UserError, first_line
 from hardsearch.report import COSTS, ParetoReport
-from hardsearch.search import OBJECTIVES, feasible, update_front
+from hardsearch.search import OBJECTIVES, feasible, redact, update_front
 
 __all__ = ["MODES", "KEYS", "resolve_mode", "check_options", "WandbDashboard", "start_dashboard"]
 
@@ -194,8 +195,18 @@ class WandbDashboard:
         self.failed = True  # nothing more goes to this run
 
 
+@contextlib.contextmanager
+def _argv_redacted() -> Iterator[None]:
+    saved = sys.argv
+    sys.argv = [redact(arg) for arg in saved]
+    try:
+        yield
+    finally:
+        sys.argv = saved
+
+
 def start_dashboard(logger: Mapping[str, Any], *, study: str, study_dir: Path, objectives: Sequence[str],
-                    config: Mapping[str, Any], tags: Sequence[str] = (),
+                    config: Mapping[str, Any], tags: Sequence[str] = (), worker: str | None = None,
                     warn: Callable[[str], None] = _warn) -> WandbDashboard | None:
     """A W&B run for this worker (group = the study) or, if W&B cannot start, ``None`` after a warning.
 
@@ -205,17 +216,18 @@ def start_dashboard(logger: Mapping[str, Any], *, study: str, study_dir: Path, o
     mode = resolve_mode(logger)
     if mode == "disabled":
         return None
-    worker = f"{socket.gethostname()}-{os.getpid()}"
+    worker = worker or f"{socket.gethostname()}-{os.getpid()}"
     try:
         import wandb
 
         study_dir.mkdir(parents=True, exist_ok=True)
-        run = wandb.init(
-            project=logger.get("project") or "hardsearch", entity=logger.get("entity"),
-            group=logger.get("group") or study, job_type="search", name=f"{study}@{worker}",
-            tags=list(dict.fromkeys([*tags, *(logger.get("tags") or [])])), mode=mode, dir=str(study_dir),
-            config={**config, "worker": worker}, reinit="create_new",
-            settings=wandb.Settings(console="off", silent=True, init_timeout=60))
+        with _argv_redacted():  # W&B records the command line; a storage password stays out of it
+            run = wandb.init(
+                project=logger.get("project") or "hardsearch", entity=logger.get("entity"),
+                group=logger.get("group") or study, job_type="search", name=f"{study}@{worker}",
+                tags=list(dict.fromkeys([*tags, *(logger.get("tags") or [])])), mode=mode, dir=str(study_dir),
+                config={**config, "worker": worker}, reinit="create_new",
+                settings=wandb.Settings(console="off", silent=True, init_timeout=60))
         run.define_metric("trial")
         for prefix in ("trial", "objective", "cost", "param", "front", "plots", "pareto"):
             run.define_metric(f"{prefix}/*", step_metric="trial")

@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hardsearch.arch import ArchConfig, arch_from_dict, save_arch
 from hardsearch.errors import UserError
+from hardsearch.files import atomic_path
 from hardsearch.paths import RESULTS_DIR
 
 __all__ = ["trial_arch", "export_trial", "export_front", "load_study", "export", "export_model", "FORMATS"]
@@ -93,38 +94,37 @@ def export_model(arch: ArchConfig, path: str | Path, *, fmt: str, input_size: Se
         check = torch.randn(2, 3, *input_size)
     with torch.no_grad():
         expected = model(check).numpy()
-    tmp = path.with_name(path.name + ".tmp")
-    if fmt == "torchscript":
-        with torch.no_grad():
-            torch.jit.trace(model, example).save(str(tmp))
-        with torch.no_grad():
-            got = torch.jit.load(str(tmp))(check).numpy()
-    elif fmt == "onnx":
-        try:
-            import onnxruntime
-        except ImportError:
-            raise UserError("format: got 'onnx', but onnx is not installed; allowed: pip install "
-                            "'hardsearch[onnx]' (onnx, onnxscript, onnxruntime), or format=torchscript"
-                            ) from None
-        import logging
+    with atomic_path(path) as tmp:
+        if fmt == "torchscript":
+            with torch.no_grad():
+                torch.jit.trace(model, example).save(str(tmp))
+            with torch.no_grad():
+                got = torch.jit.load(str(tmp))(check).numpy()
+        elif fmt == "onnx":
+            try:
+                import onnxruntime
+            except ImportError:
+                raise UserError("format: got 'onnx', but onnx is not installed; allowed: pip install "
+                                "'hardsearch[onnx]' (onnx, onnxscript, onnxruntime), or format=torchscript"
+                                ) from None
+            import logging
 
-        quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo")]
-        levels = [logger.level for logger in quiet]
-        for logger in quiet:
-            logger.setLevel(logging.ERROR)
-        try:
-            program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
-                                        output_names=["logits"],
-                                        dynamic_shapes=({0: torch.export.Dim("batch")},))
-            program.save(str(tmp))
-        finally:
-            for logger, level in zip(quiet, levels, strict=True):
-                logger.setLevel(level)
-        session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-        got = session.run(None, {"input": check.numpy()})[0]
-    else:
-        raise UserError(f"format: got {fmt!r}; allowed: {', '.join(FORMATS)}")
-    tmp.replace(path)
+            quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo")]
+            levels = [logger.level for logger in quiet]
+            for logger in quiet:
+                logger.setLevel(logging.ERROR)
+            try:
+                program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
+                                            output_names=["logits"],
+                                            dynamic_shapes=({0: torch.export.Dim("batch")},))
+                program.save(str(tmp))
+            finally:
+                for logger, level in zip(quiet, levels, strict=True):
+                    logger.setLevel(level)
+            session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+            got = session.run(None, {"input": check.numpy()})[0]
+        else:
+            raise UserError(f"format: got {fmt!r}; allowed: {', '.join(FORMATS)}")
     return path, float(np.abs(got - expected).max())
 
 

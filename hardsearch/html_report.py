@@ -146,9 +146,6 @@ point 1.1 in every dimension: {html.escape(reference)}). Hover a point for its a
 
 def write_html(report: ParetoReport, folder: Path) -> Path:
     """``report.html`` in ``folder`` (written atomically)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "report.html"
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(to_html(report), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    from hardsearch.files import write_text_atomic
+
+    return write_text_atomic(folder / "report.html", to_html(report))

@@ -8,6 +8,7 @@ from __future__ import annotations
 from itertools import combinations
 from pathlib import Path
 
+from hardsearch.files import atomic_path
 from hardsearch.report import ParetoReport
 
 __all__ = ["write_plots", "AXIS_LABELS"]
@@ -55,7 +56,8 @@ def write_plots(report: ParetoReport, folder: Path) -> list[Path]:
                  "front (red stars: seeds)")
     fig.tight_layout()
     written = [folder / "pareto.png"]
-    fig.savefig(written[0], dpi=110)
+    with atomic_path(written[0]) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -70,6 +72,7 @@ def write_plots(report: ParetoReport, folder: Path) -> list[Path]:
     ax.legend(fontsize=8)
     fig.tight_layout()
     written.append(folder / "hypervolume.png")
-    fig.savefig(written[1], dpi=110)
+    with atomic_path(written[1]) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return written

@@ -22,6 +22,7 @@ import numpy as np
 from optuna.trial import FrozenTrial
 
 from hardsearch.arch import summarize_arch
+from hardsearch.files import atomic_path, write_text_atomic
 from hardsearch.search import feasible, format_objective, pareto_front, update_front
 
 __all__ = ["SeedComparison", "ParetoReport", "build_report", "hypervolume", "write_report", "to_markdown"]
@@ -187,21 +188,14 @@ def to_markdown(report: ParetoReport) -> str:
     return "\n".join(lines)
 
 
-def _atomic(path: Path, text: str) -> Path:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
-
-
 def write_report(report: ParetoReport, folder: Path) -> list[Path]:
     """``pareto.csv``, ``pareto.json`` and ``report.md`` in ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
-    written = [_atomic(folder / "pareto.json", json.dumps(report._asdict(), indent=2, default=list) + "\n"),
-               _atomic(folder / "report.md", to_markdown(report))]
+    written = [write_text_atomic(folder / "pareto.json",
+                                 json.dumps(report._asdict(), indent=2, default=list) + "\n"),
+               write_text_atomic(folder / "report.md", to_markdown(report))]
     path = folder / "pareto.csv"
-    tmp = path.with_name("pareto.csv.tmp")
-    with tmp.open("w", newline="") as f:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         param_keys = sorted({k for row in report.front for k in row["parameters"]})
         writer.writerow(["trial", "seed", *report.objectives, *(f"cost_{k}" for k in COSTS), "digest",
@@ -212,7 +206,6 @@ def write_report(report: ParetoReport, folder: Path) -> list[Path]:
                              *(row["costs"].get(k, "") for k in COSTS), row["digest"],
                              row["arch_file"] or "",
                              *(row["parameters"].get(k, "") for k in param_keys)])
-    tmp.replace(path)
     written.append(path)
     return written
 

@@ -11,8 +11,11 @@ the trials still missing to reach ``budget.n_trials``.
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import re
+import socket
 import sys
 import time
 import warnings
@@ -27,6 +30,7 @@ from hardsearch.arch import ArchConfig, arch_to_dict, summarize_arch
 from hardsearch.costs import count_costs
 from hardsearch.data import load_data_options
 from hardsearch.errors import UserError, first_line
+from hardsearch.locks import setup_lock, study_lock
 from hardsearch.paths import RESULTS_DIR
 from hardsearch.space import (
     SearchSpace,
@@ -37,6 +41,7 @@ from hardsearch.space import (
     space_names,
     space_source,
 )
+from hardsearch.worker import budget_used, run_worker
 
 __all__ = ["OBJECTIVES", "CONSTRAINTS", "SearchResult", "CandidateError", "run_search", "search",
            "pareto_front", "create_sampler", "create_storage", "enqueue_seeds"]
@@ -154,30 +159,71 @@ def create_sampler(options: Mapping[str, Any], *, seed: int) -> optuna.samplers.
     return optuna.samplers.RandomSampler(seed=seed)
 
 
+SCHEMES = ("sqlite", "postgresql", "mysql")
+_DATABASE_KEYS = ("kind", "url", "heartbeat_interval", "grace_period", "max_retry", "connect_timeout")
+STORAGE_KEYS = {"sqlite": _DATABASE_KEYS, "url": _DATABASE_KEYS, "journal": ("kind", "path")}
+
+
 def create_storage(options: Mapping[str, Any], study_dir: Path) -> optuna.storages.BaseStorage:
-    """SQLite under ``study_dir`` by default, Optuna's journal file, or any SQLAlchemy URL."""
+    """SQLite under ``study_dir`` by default, Optuna's journal file, or a PostgreSQL/MySQL URL.
+
+    Database storages record a heartbeat of every running trial; a trial whose heartbeat is
+    older than ``grace_period`` seconds is failed and queued again (at most ``max_retry`` times).
+    """
     options = dict(options)
     kind = options.get("kind")
     if kind not in STORAGES:
         raise UserError(f"storage.kind: got {kind!r}; allowed: {', '.join(STORAGES)}")
+    for key in options:
+        if key not in STORAGE_KEYS[kind]:
+            raise UserError(f"conf/storage/{kind}.yaml: storage.{key}: unknown key; allowed keys: "
+                            + ", ".join(STORAGE_KEYS[kind]))
     if kind == "journal":
         from optuna.storages.journal import JournalFileBackend
 
         path = Path(options.get("path") or study_dir / "journal.log")
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
+    def number(key: str, minimum: int) -> int | None:
+        value = options.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
+            raise UserError(f"conf/storage/{kind}.yaml: storage.{key}: got {value!r}; allowed: null or an "
+                            f"integer >= {minimum}")
+        return value
+
+    interval, grace = number("heartbeat_interval", 1), number("grace_period", 1)
+    retries, timeout = number("max_retry", 0), number("connect_timeout", 1)
     url = options.get("url")
     if kind == "url" and not url:
         raise UserError("storage.url: missing; allowed: an SQLAlchemy URL such as "
-                        "postgresql://user:pass@host:5432/db (storage=url storage.url=...)")
+                        "postgresql://user@host:5432/db (storage=url storage.url=...; the password from "
+                        "PGPASSWORD or ~/.pgpass)")
+    if url and (not isinstance(url, str) or url.split(":", 1)[0].split("+", 1)[0] not in SCHEMES
+                or "://" not in url):
+        scheme = url.split("://", 1)[0] if isinstance(url, str) and "://" in url else url
+        raise UserError(f"storage.url: {redact(str(url))!r}: unknown scheme {scheme!r}; allowed: "
+                        f"{', '.join(SCHEMES)} (SQLAlchemy URLs, e.g. postgresql://user@host:5432/db)")
     if not url:
         study_dir.mkdir(parents=True, exist_ok=True)
         url = f"sqlite:///{study_dir / 'study.db'}"
+    heartbeat: dict[str, Any] = {}
+    if interval is not None:
+        from optuna.storages import RetryHeartbeatStaleTrialCallback
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            retry = RetryHeartbeatStaleTrialCallback(max_retry=retries)
+            heartbeat = {"heartbeat_interval": interval, "grace_period": grace or 3 * interval,
+                         "heartbeat_stale_trial_callback": retry}
     try:
-        storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            with setup_lock(url, _engine_kwargs(url, timeout)):
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url, timeout),
+                                                     **heartbeat)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many types; the user needs the line
-        raise UserError(f"storage.url: {_redact(url)!r}: cannot open the storage: "
-                        f"{first_line(exc)}") from None
+        raise UserError(f"storage.url: {redact(url)!r}: cannot open the storage: "
+                        f"{redact(first_line(exc))}") from None
     if url.startswith("sqlite"):
         from sqlalchemy import event
 
@@ -196,13 +242,15 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     cursor.close()
 
 
-def _engine_kwargs(url: str) -> dict[str, Any]:
+def _engine_kwargs(url: str, connect_timeout: int | None = None) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 60}}  # wait for another writer instead of failing
-    return {"pool_pre_ping": True}
+    # An unreachable server fails within connect_timeout seconds instead of hanging.
+    return {"pool_pre_ping": True, "connect_args": {"connect_timeout": connect_timeout or 10}}
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
+    """``scheme://user:***@host``: a URL's password never reaches the screen, a log or W&B."""
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
@@ -485,33 +533,40 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
     directions = [OBJECTIVES[o] for o in objectives]
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # hardsearch prints its own lines
     study = optuna.create_study(study_name=name, storage=storage, directions=directions, load_if_exists=True)
-    # A fresh study uses `seed` itself, so the same config and seed give the same architectures; a
-    # resumed one derives a new seed from how far it got, so it does not replay the first draws.
-    finished = len(study.get_trials(deepcopy=False, states=FINISHED))
-    run_seed = seed if finished == 0 else hash((seed, finished)) % 2**31
-    study.sampler = create_sampler(sampler_options, seed=run_seed)
     _check_study(study, objectives, space)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(objectives)
-    for key, value in (("hardsearch.space", raw_space), ("hardsearch.objectives", objectives),
-                       ("hardsearch.input_size", list(space.input_size))):
-        study.set_user_attr(key, value)
+    worker = options.get("worker")
+    worker = f"{socket.gethostname()}-{os.getpid()}" if worker is None else str(worker)
+    lock = functools.partial(study_lock, storage, name)
     data_options = _section(options, "data")
     if data_options.get("root") is None and options.get("root") is not None:
         data_options["root"] = options["root"]
     data = load_data_options(data_options)
     proxy_options = _section(options, "proxy")
-    if proxy_options.get("name") == "ensemble" and "hardsearch.calibration" not in study.user_attrs:
-        out(f"calibrating the ensemble on {len(space.seeds)} seeds + {proxy_options.get('reference', 32)} "
-            f"random members of {space.name} ...")
-    proxy = create_proxy(proxy_options, data=data, space=space, study=study, data_options=data_options)
-    added = enqueue_seeds(study, space, seeds)
-    done = len(study.get_trials(deepcopy=False, states=FINISHED))
+    with lock():  # once per study, whichever worker comes first: attributes, calibration, seeds
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(objectives)
+        for key, value in (("hardsearch.space", raw_space), ("hardsearch.objectives", objectives),
+                           ("hardsearch.input_size", list(space.input_size))):
+            study.set_user_attr(key, value)
+        # The first process of a study uses `seed` itself, so the same config and seed give the same
+        # architectures; each later one (a resumed run, another worker) derives its own seed from how
+        # many came before, so no two processes replay the same draws.
+        joined = study.user_attrs.get("hardsearch.processes", 0)
+        study.set_user_attr("hardsearch.processes", joined + 1)
+        if proxy_options.get("name") == "ensemble" and "hardsearch.calibration" not in study.user_attrs:
+            reference = proxy_options.get("reference", 32)
+            out(f"calibrating the ensemble on {len(space.seeds)} seeds + {reference} random members of "
+                f"{space.name} ...")
+        proxy = create_proxy(proxy_options, data=data, space=space, study=study, data_options=data_options)
+        added = enqueue_seeds(study, space, seeds)
+        done = budget_used(study.get_trials(deepcopy=False))
+    run_seed = seed if joined == 0 else hash((seed, joined)) % 2**31
+    study.sampler = create_sampler(sampler_options, seed=run_seed)
     remaining = n_trials - done
-    out(f"study {name} ({_redact(str(getattr(storage, 'url', study_dir)))}): {done} of {n_trials} trials done"
+    out(f"study {name} ({redact(str(getattr(storage, 'url', study_dir)))}): {done} of {n_trials} trials done"
         + (f", {added} seed(s) queued" if added else "")
-        + (f"; running {remaining} more" if remaining > 0 else "; nothing left to run"))
+        + (f"; running {remaining} more as worker {worker}" if remaining > 0 else "; nothing left to run"))
     objective = Objective(space=space, proxy=proxy, objectives=objectives, limits=limits, latency=latency,
                           study=study, name_prefix=name)
     progress = Progress(total=n_trials, done=done, objectives=objectives,
@@ -521,10 +576,11 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
         from hardsearch.dashboard import start_dashboard
 
         dashboard = start_dashboard(logger, study=name, study_dir=study_dir, objectives=objectives,
-                                    config=_run_config(options, name), tags=_run_tags(options, space))
+                                    config=_run_config(options, name), tags=_run_tags(options, space),
+                                    worker=worker)
     try:
-        result = _optimize(study, objective, progress=progress, dashboard=dashboard,
-                           n_trials=n_trials, remaining=remaining, timeout=timeout, before=done,
+        result = _optimize(study, objective, progress=progress, dashboard=dashboard, storage=storage,
+                           lock=lock, worker=worker, n_trials=n_trials, remaining=remaining, timeout=timeout,
                            study_dir=study_dir, objectives=objectives, directions=directions, out=out)
     except BaseException:
         if dashboard is not None:
@@ -542,7 +598,7 @@ def _run_config(options: Mapping[str, Any], name: str) -> dict[str, Any]:
     config["space"] = options["space"].get("name")
     storage = dict(config.get("storage") or {})
     if storage.get("url"):
-        storage["url"] = _redact(str(storage["url"]))
+        storage["url"] = redact(str(storage["url"]))
     config["storage"] = storage
     return config
 
@@ -552,18 +608,17 @@ def _run_tags(options: Mapping[str, Any], space: SearchSpace) -> list[str]:
             f"proxy:{options['proxy'].get('name')}"]
 
 
-def _optimize(study: optuna.Study, objective: Objective, *, progress: Progress,
-              dashboard: Any, n_trials: int, remaining: int, timeout: float | None, before: int,
+def _optimize(study: optuna.Study, objective: Objective, *, progress: Progress, dashboard: Any, storage: Any,
+              lock: Callable[[], Any], worker: str, n_trials: int, remaining: int, timeout: float | None,
               study_dir: Path, objectives: list[str], directions: list[str],
               out: Callable[[str], None]) -> SearchResult:
     interrupted = False
+    ran = 0
     if remaining > 0:
-        callbacks: list[Any] = [optuna.study.MaxTrialsCallback(n_trials, states=FINISHED), progress]
-        if dashboard is not None:
-            callbacks.append(dashboard)
+        callbacks: list[Any] = [progress] + ([dashboard] if dashboard is not None else [])
         try:
-            study.optimize(objective, n_trials=remaining, timeout=timeout, catch=(CandidateError,),
-                           callbacks=callbacks)
+            ran = run_worker(study, objective, storage=storage, lock=lock, n_trials=n_trials, timeout=timeout,
+                             catch=(CandidateError,), callbacks=callbacks, worker=worker, note=progress.write)
         except KeyboardInterrupt:
             interrupted = True
             progress.write("interrupted: finished trials are kept; re-run the same command to resume")
@@ -573,8 +628,11 @@ def _optimize(study: optuna.Study, objective: Objective, *, progress: Progress,
     front = pareto_front(trials, directions)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in FINISHED}
     infeasible = sum("infeasible" in t.user_attrs for t in trials)
+    lost = sum(t.state == TrialState.FAIL and "fail_reason" not in t.user_attrs for t in trials)
     out(f"\n{len(trials)} trials: {counts['complete']} complete ({infeasible} infeasible), "
-        f"{counts['pruned']} pruned, {counts['fail']} failed. Pareto front ({len(front)}):")
+        f"{counts['pruned']} pruned, {counts['fail']} failed"
+        + (f" ({lost} lost with a dead or interrupted worker, and run again)" if lost else "")
+        + f". Pareto front ({len(front)}):")
     out(format_front(front, objectives))
     from hardsearch.report import report_study
 
@@ -586,7 +644,6 @@ def _optimize(study: optuna.Study, objective: Objective, *, progress: Progress,
         dashboard.log_report(summary, study_dir)
         if not dashboard.failed:
             out(dashboard.describe())
-    ran = len(study.get_trials(deepcopy=False, states=FINISHED)) - before
     return SearchResult(study, front, study_dir, ran, interrupted)
 
 

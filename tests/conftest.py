@@ -45,3 +45,15 @@ def isolated_wandb():
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server on loopback for the whole session (Debian's postgresql package;
+    ./dev.sh test installs it). Missing, the tests that need it fail: they are never skipped."""
+    from pgserver import PostgresServer, find_pg_bin
+
+    if find_pg_bin() is None:
+        pytest.fail("PostgreSQL is not installed: ./dev.sh test installs it (apt-get install postgresql)")
+    with PostgresServer() as server:
+        yield server
