@@ -71,6 +71,8 @@ case "$cmd" in
     "$PY" benchmarks/cost_model.py "$@"
     "$PY" benchmarks/proxies.py
     "$PY" benchmarks/search_throughput.py
+    system_deps   # the distributed benchmark starts its own PostgreSQL server
+    "$PY" benchmarks/distributed.py
     ;;
   *)
     sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'

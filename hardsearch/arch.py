@@ -214,6 +214,9 @@ def save_arch(arch: ArchConfig, path: str | Path) -> Path:
     return write_text_atomic(Path(path), dump_arch(arch))  # a crash never leaves half a file
 
 
+_FILE_HINT = "a readable UTF-8 YAML architecture file like search_spaces/archs/hardnet68.yaml"
+
+
 def load_arch(path: str | Path) -> ArchConfig:
     """Read and validate an architecture YAML file."""
     path = Path(path)
@@ -221,16 +224,17 @@ def load_arch(path: str | Path) -> ArchConfig:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise ArchError(source, "", "file not found") from None
+        raise ArchError(source, "", f"file not found; allowed: {_FILE_HINT}") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ArchError(source, "", f"cannot be read ({exc.__class__.__name__}: {exc})") from None
+        reason = exc.__class__.__name__ + (f": {exc.strerror}" if isinstance(exc, OSError) else "")
+        raise ArchError(source, "", f"cannot be read ({reason}); allowed: {_FILE_HINT}") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or exc.__class__.__name__
-        raise ArchError(source, "", f"malformed YAML{where}: {problem}") from None
+        raise ArchError(source, "", f"malformed YAML{where}: {problem}; allowed: {_FILE_HINT}") from None
     return arch_from_dict(data, source=source)
 
 

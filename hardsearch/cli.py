@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, TypeVar
 
+import yaml
+
 from hardsearch.errors import UserError, first_line
 
 T = TypeVar("T")
@@ -36,6 +38,9 @@ def run_user_errors(prog: str, fn: Callable[[], T]) -> T:
         return fn()
     except UserError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except yaml.YAMLError as exc:
+        print(f"{prog}: error: {yaml_error_line(exc)}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -92,8 +97,19 @@ def check_overrides(config_name: str, overrides: list[str]) -> None:
             compose(config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(f"command line: {' '.join(overrides)}: {first_line(exc)}") from None
+    except yaml.YAMLError as exc:  # a malformed config or search space file
+        raise UserError(yaml_error_line(exc)) from None
     finally:
         GlobalHydra.instance().clear()
+
+
+def yaml_error_line(exc: yaml.YAMLError) -> str:
+    """``file: malformed YAML at line L, column C: problem; allowed: …`` for a YAML parse error."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    source = getattr(mark, "name", None) or "a config file"
+    problem = getattr(exc, "problem", None) or exc.__class__.__name__
+    return f"{source}: malformed YAML{where}: {problem}; allowed: well-formed YAML (fix or remove the file)"
 
 
 def _check_nested_key(override: Any, config: Any) -> None:

@@ -502,7 +502,7 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
     for key in budget:
         if key not in ("n_trials", "timeout"):
             raise UserError(f"conf/search.yaml: budget.{key}: unknown key; allowed keys: n_trials, timeout")
-    n_trials = _int(budget, "n_trials", minimum=1)
+    n_trials = _int({"budget.n_trials": budget.get("n_trials")}, "budget.n_trials", minimum=1)
     timeout = budget.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or timeout <= 0):
@@ -512,7 +512,8 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
         if key not in ("batch", "repeats", "warmup", "threads"):
             raise UserError(f"conf/search.yaml: latency.{key}: unknown key; allowed keys: batch, repeats, "
                             "warmup, threads")
-        _int(latency, key, minimum=0 if key in ("warmup", "threads") else 1)
+        least = 0 if key in ("warmup", "threads") else 1
+        _int({f"latency.{key}": latency[key]}, f"latency.{key}", minimum=least)
     extra_seeds = options.get("seeds") or []
     if not isinstance(extra_seeds, (list, tuple)) or not all(isinstance(s, str) for s in extra_seeds):
         raise _fail("seeds", extra_seeds, "a list of architecture YAML paths or seed names")
@@ -526,6 +527,11 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
         resolve_mode(logger)
     seeds = labelled_seeds(space, extra_seeds)
 
+    data_options = _section(options, "data")
+    if data_options.get("root") is None and options.get("root") is not None:
+        data_options["root"] = options["root"]
+    data = load_data_options(data_options)  # a missing dataset is reported before any storage is touched
+
     study_dir = Path(options["dir"]) if options.get("dir") else RESULTS_DIR / name
     storage = create_storage(_section(options, "storage"), study_dir)
     sampler_options = _section(options, "sampler")
@@ -537,10 +543,6 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
     worker = options.get("worker")
     worker = f"{socket.gethostname()}-{os.getpid()}" if worker is None else str(worker)
     lock = functools.partial(study_lock, storage, name)
-    data_options = _section(options, "data")
-    if data_options.get("root") is None and options.get("root") is not None:
-        data_options["root"] = options["root"]
-    data = load_data_options(data_options)
     proxy_options = _section(options, "proxy")
     with lock():  # once per study, whichever worker comes first: attributes, calibration, seeds
         with warnings.catch_warnings():

@@ -427,14 +427,17 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         if not path.is_file():
             raise SpaceError(f"space: unknown space {text!r}; allowed: {', '.join(space_names())}, "
                              "or a path to a space YAML file")
+    hint = "allowed: a readable UTF-8 YAML search space like search_spaces/space/harmonic.yaml"
     try:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
-        raise SpaceError(f"{path}: file not found") from None
+        raise SpaceError(f"{path}: file not found; {hint}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpaceError(f"{path}: cannot be read ({exc.__class__.__name__}); {hint}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpaceError(f"{path}: malformed YAML{where}") from None
+        raise SpaceError(f"{path}: malformed YAML{where}; {hint}") from None
     return space_from_dict(data, source=str(path))
 
 

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from hardsearch.paths import ROOT
 from hardsearch.proxies import PROXY_NAMES
 
@@ -56,3 +58,21 @@ def test_search_throughput_benchmark_writes_its_json(tmp_path):
     assert 0 < row["proxy_seconds"] < row["loop_seconds"] <= row["total_seconds"]
     assert row["overhead_share"] == (row["loop_seconds"] - row["proxy_seconds"]) / row["loop_seconds"]
     assert row["trials_per_minute"] == 60 * 4 / row["loop_seconds"]
+
+
+@pytest.mark.slow
+def test_distributed_benchmark_writes_its_json(tmp_path):
+    out = tmp_path / "d.json"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/distributed.py", "--workers", "1", "2", "--trials", "12",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["workers"] for row in rows] == [1, 2]
+    for row in rows:
+        assert row["complete"] == 12
+        assert row["lost"] == row["extra"] == row["duplicated"] == 0
+        assert row["seed_trials"] == 2 and row["trials_per_s"] > 0
+    assert rows[0]["speedup_vs_1"] == 1.0
+    assert rows[1]["speedup_vs_1"] == rows[1]["trials_per_s"] / rows[0]["trials_per_s"]
