@@ -176,3 +176,20 @@ def test_the_password_is_never_written_anywhere(tmp_path, postgres):
                              f"storage.url={postgres.url}", f"dir={tmp_path / 'report'}"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert report.returncode == 0 and password not in report.stdout + report.stderr
+
+
+def test_the_hydra_multirun_recipe_starts_one_worker_per_job(tmp_path, postgres):
+    """The README's recipe: one --multirun, the local submitit launcher, a process per worker."""
+    command = [sys.executable, "-m", "hardsearch", "--multirun", "hydra/launcher=submitit_local",
+               f"hydra.sweep.dir={tmp_path / 'multirun'}", "+space=harmonic", "proxy=naswot", "logger=none",
+               *on_postgres(postgres, "multirun"), "budget.n_trials=8", f"dir={tmp_path / 'study'}",
+               "worker=w1,w2"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                            env={**os.environ, "PGPASSWORD": postgres.password})
+    assert result.returncode == 0, result.stderr[-3000:]
+    trials = load(postgres, "multirun").get_trials()
+    assert len(trials) == 8 and all(t.state == TrialState.COMPLETE for t in trials)
+    logs = list((tmp_path / "multirun").rglob("*_log.out"))
+    assert len(logs) == 2  # two processes, each with its log
+    workers = {t.user_attrs["worker"] for t in trials}
+    assert workers <= {"w1", "w2"} and sum("running 8 more as worker" in p.read_text() for p in logs) == 2
