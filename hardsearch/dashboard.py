@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import optuna
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from hardsearch.errors import UserError, first_line
 from hardsearch.report import COSTS, ParetoReport
-from hardsearch.search import OBJECTIVES, feasible, redact, update_front
+from hardsearch.search import feasible, redact
 
 __all__ = ["MODES", "KEYS", "resolve_mode", "check_options", "WandbDashboard", "start_dashboard"]
 
@@ -109,13 +109,13 @@ def pareto_rows(report: ParetoReport) -> tuple[list[str], list[list[Any]]]:
 class WandbDashboard:
     """An Optuna callback logging each finished trial into a W&B run, then the report; never raises."""
 
-    def __init__(self, run: Any, objectives: Sequence[str], *, warn: Callable[[str], None] = _warn) -> None:
+    def __init__(self, run: Any, objectives: Sequence[str], *, front_size: Callable[[], int],
+                 warn: Callable[[str], None] = _warn) -> None:
         self.run = run
         self.objectives = list(objectives)
+        self.front_size = front_size  # the front the search already keeps up to date (its progress)
         self.warn = warn
         self.failed = False
-        self._front: list[FrozenTrial] = []
-        self._seen: set[int] = set()
 
     def _safely(self, what: str, action: Callable[[], Any]) -> None:
         if self.failed:
@@ -133,14 +133,8 @@ class WandbDashboard:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if self.failed:
             return
-        directions = [OBJECTIVES[o] for o in self.objectives]
-        for done in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if done.number not in self._seen:
-                self._seen.add(done.number)
-                if feasible(done):
-                    self._front = update_front(self._front, done, directions)
         row = trial_metrics(trial, self.objectives)
-        row["front/size"] = len(self._front)
+        row["front/size"] = self.front_size()
         self._safely(f"trial {trial.number}", lambda: self.run.log(row))
 
     def log_report(self, report: ParetoReport, folder: Path) -> None:
@@ -206,8 +200,8 @@ def _argv_redacted() -> Iterator[None]:
 
 
 def start_dashboard(logger: Mapping[str, Any], *, study: str, study_dir: Path, objectives: Sequence[str],
-                    config: Mapping[str, Any], tags: Sequence[str] = (), worker: str | None = None,
-                    warn: Callable[[str], None] = _warn) -> WandbDashboard | None:
+                    config: Mapping[str, Any], front_size: Callable[[], int], tags: Sequence[str] = (),
+                    worker: str | None = None, warn: Callable[[str], None] = _warn) -> WandbDashboard | None:
     """A W&B run for this worker (group = the study) or, if W&B cannot start, ``None`` after a warning.
 
     Bad options are the user's error and raise :class:`UserError` before anything starts.
@@ -237,4 +231,4 @@ def start_dashboard(logger: Mapping[str, Any], *, study: str, study_dir: Path, o
     except Exception as exc:  # noqa: BLE001 - W&B must never stop the search
         warn(f"could not start a {mode} run ({exc.__class__.__name__}: {first_line(exc)})")
         return None
-    return WandbDashboard(run, objectives, warn=warn)
+    return WandbDashboard(run, objectives, front_size=front_size, warn=warn)

@@ -41,7 +41,7 @@ from hardsearch.space import (
     space_names,
     space_source,
 )
-from hardsearch.worker import budget_used, run_worker
+from hardsearch.worker import budget_used, counts_toward_budget, run_worker
 
 __all__ = ["OBJECTIVES", "CONSTRAINTS", "SearchResult", "CandidateError", "run_search", "search",
            "pareto_front", "create_sampler", "create_storage", "enqueue_seeds"]
@@ -71,16 +71,16 @@ class SearchResult(NamedTuple):
 
 
 # -- configuration ------------------------------------------------------------------------------
-def _fail(key: str, value: Any, allowed: str) -> UserError:
-    return UserError(f"conf/search.yaml: {key}: got {value!r}; allowed: {allowed}")
+def _fail(key: str, value: Any, allowed: str, source: str = "conf/search.yaml") -> UserError:
+    return UserError(f"{source}: {key}: got {value!r}; allowed: {allowed}")
 
 
-def _int(options: Mapping[str, Any], key: str, *, minimum: int, nullable: bool = False) -> int | None:
-    value = options.get(key)
+def _int(value: Any, key: str, *, minimum: int, nullable: bool = False,
+         source: str = "conf/search.yaml") -> int | None:
     if value is None and nullable:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _fail(key, value, ("null or " if nullable else "") + f"an integer >= {minimum}")
+        raise _fail(key, value, ("null or " if nullable else "") + f"an integer >= {minimum}", source)
     return value
 
 
@@ -185,11 +185,8 @@ def create_storage(options: Mapping[str, Any], study_dir: Path) -> optuna.storag
         path.parent.mkdir(parents=True, exist_ok=True)
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     def number(key: str, minimum: int) -> int | None:
-        value = options.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < minimum):
-            raise UserError(f"conf/storage/{kind}.yaml: storage.{key}: got {value!r}; allowed: null or an "
-                            f"integer >= {minimum}")
-        return value
+        return _int(options.get(key), f"storage.{key}", minimum=minimum, nullable=True,
+                    source=f"conf/storage/{kind}.yaml")
 
     interval, grace = number("heartbeat_interval", 1), number("grace_period", 1)
     retries, timeout = number("max_retry", 0), number("connect_timeout", 1)
@@ -215,12 +212,12 @@ def create_storage(options: Mapping[str, Any], study_dir: Path) -> optuna.storag
             retry = RetryHeartbeatStaleTrialCallback(max_retry=retries)
             heartbeat = {"heartbeat_interval": interval, "grace_period": grace or 3 * interval,
                          "heartbeat_stale_trial_callback": retry}
+    engine_kwargs = _engine_kwargs(url, timeout)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            with setup_lock(url, _engine_kwargs(url, timeout)):
-                storage = optuna.storages.RDBStorage(url, engine_kwargs=_engine_kwargs(url, timeout),
-                                                     **heartbeat)
+            with setup_lock(url, engine_kwargs):
+                storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, **heartbeat)
     except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises many types; the user needs the line
         raise UserError(f"storage.url: {redact(url)!r}: cannot open the storage: "
                         f"{redact(first_line(exc))}") from None
@@ -502,7 +499,7 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
     for key in budget:
         if key not in ("n_trials", "timeout"):
             raise UserError(f"conf/search.yaml: budget.{key}: unknown key; allowed keys: n_trials, timeout")
-    n_trials = _int({"budget.n_trials": budget.get("n_trials")}, "budget.n_trials", minimum=1)
+    n_trials = _int(budget.get("n_trials"), "budget.n_trials", minimum=1)
     timeout = budget.get("timeout")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                 or timeout <= 0):
@@ -512,8 +509,7 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
         if key not in ("batch", "repeats", "warmup", "threads"):
             raise UserError(f"conf/search.yaml: latency.{key}: unknown key; allowed keys: batch, repeats, "
                             "warmup, threads")
-        least = 0 if key in ("warmup", "threads") else 1
-        _int({f"latency.{key}": latency[key]}, f"latency.{key}", minimum=least)
+        _int(latency[key], f"latency.{key}", minimum=0 if key in ("warmup", "threads") else 1)
     extra_seeds = options.get("seeds") or []
     if not isinstance(extra_seeds, (list, tuple)) or not all(isinstance(s, str) for s in extra_seeds):
         raise _fail("seeds", extra_seeds, "a list of architecture YAML paths or seed names")
@@ -579,7 +575,7 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
 
         dashboard = start_dashboard(logger, study=name, study_dir=study_dir, objectives=objectives,
                                     config=_run_config(options, name), tags=_run_tags(options, space),
-                                    worker=worker)
+                                    worker=worker, front_size=lambda: len(progress.front))
     try:
         result = _optimize(study, objective, progress=progress, dashboard=dashboard, storage=storage,
                            lock=lock, worker=worker, n_trials=n_trials, remaining=remaining, timeout=timeout,
@@ -630,7 +626,7 @@ def _optimize(study: optuna.Study, objective: Objective, *, progress: Progress, 
     front = pareto_front(trials, directions)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in FINISHED}
     infeasible = sum("infeasible" in t.user_attrs for t in trials)
-    lost = sum(t.state == TrialState.FAIL and "fail_reason" not in t.user_attrs for t in trials)
+    lost = sum(t.state == TrialState.FAIL and not counts_toward_budget(t) for t in trials)
     out(f"\n{len(trials)} trials: {counts['complete']} complete ({infeasible} infeasible), "
         f"{counts['pruned']} pruned, {counts['fail']} failed"
         + (f" ({lost} lost with a dead or interrupted worker, and run again)" if lost else "")
