@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # hardsearch's developer entry point. Needs only python3 (>= 3.11) on the PATH.
 #   ./dev.sh run     set up .venv, then run the main job (the search; args go to python -m hardsearch)
-#   ./dev.sh test    set up .venv, chromium and postgresql, then lint (ruff) and run every test (args go to pytest)
+#   ./dev.sh test    set up .venv, chromium and postgresql, then lint (ruff, import-linter) and run every test (args go to pytest)
 #   ./dev.sh bench   set up .venv, then run the benchmarks in benchmarks/ (args go to cost_model.py)
 #   ./dev.sh setup   only set up .venv
 set -euo pipefail
@@ -64,6 +64,7 @@ case "$cmd" in
     setup
     system_deps
     "$VENV/bin/ruff" check hardsearch tests benchmarks
+    "$VENV/bin/lint-imports" --no-cache --no-logo  # the layers and no-cycles contracts in pyproject.toml
     "$PY" -m pytest "$@"
     ;;
   bench)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import torch
 
-from hardsearch.costs import count_costs
-from hardsearch.model import build_model
-from hardsearch.seeds import SEED_NAMES, load_seed
-from hardsearch.tracing import trace_macs
+from hardsearch.arch.costs import count_costs
+from hardsearch.arch.model import build_model
+from hardsearch.arch.seeds import SEED_NAMES, load_seed
+from hardsearch.arch.tracing import trace_macs
 
 from _timing import median_seconds
 

@@ -34,7 +34,7 @@ import optuna
 import torch
 from optuna.trial import TrialState
 
-from hardsearch.paths import ROOT
+from hardsearch.core.paths import ROOT
 
 sys.path.insert(0, str(ROOT / "tests"))
 from pgserver import PostgresServer  # noqa: E402

@@ -25,12 +25,12 @@ from pathlib import Path
 
 import torch
 
-from hardsearch.accuracy import ZeroCostScorer
-from hardsearch.data import load_data
-from hardsearch.paths import cifar10_subset
-from hardsearch.proxies import PROXY_NAMES
-from hardsearch.seeds import SEED_NAMES, load_seed
-from hardsearch.training import TrainSettings, evaluate, train_arch
+from hardsearch.accuracy.data import load_data
+from hardsearch.accuracy.objective import ZeroCostScorer
+from hardsearch.accuracy.proxies import PROXY_NAMES
+from hardsearch.accuracy.training import TrainSettings, evaluate, train_arch
+from hardsearch.arch.seeds import SEED_NAMES, load_seed
+from hardsearch.core.paths import cifar10_subset
 
 from _timing import median_seconds
 

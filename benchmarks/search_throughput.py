@@ -30,9 +30,9 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 from optuna.trial import TrialState
 
-from hardsearch.cli import register_search_path
-from hardsearch.paths import CONF_DIR
-from hardsearch.search import run_search
+from hardsearch.app import run_search
+from hardsearch.core.cli import register_search_path
+from hardsearch.core.paths import CONF_DIR
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "search_throughput.json"
 

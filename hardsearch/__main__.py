@@ -1,6 +1,6 @@
-"""``python -m hardsearch +space=harmonic``: run (or resume) a search (see hardsearch.search)."""
+"""``python -m hardsearch +space=harmonic``: run (or resume) a search, then report it (see hardsearch.app)."""
 
-from hardsearch.search import main
+from hardsearch.app import main
 
 if __name__ == "__main__":
     main()

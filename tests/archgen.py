@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from hardsearch.arch import ArchConfig, arch_from_dict
-from hardsearch.costs import count_costs
-from hardsearch.errors import UserError
+from hardsearch.arch.config import ArchConfig, arch_from_dict
+from hardsearch.arch.costs import count_costs
+from hardsearch.core.errors import UserError
 
 
 def random_arch(rng: random.Random, index: int = 0) -> tuple[ArchConfig, tuple[int, int]]:

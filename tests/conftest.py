@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 
-from hardsearch.seeds import SEED_NAMES, load_seed
+from hardsearch.arch.seeds import SEED_NAMES, load_seed
 
 # Published figures, REFERENCE.md §2 (1000 classes, 224x224): parameters, conv + linear MACs,
 # fvcore's total, CIO over every convolution.

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from hardsearch.paths import ROOT
-from hardsearch.proxies import PROXY_NAMES
+from hardsearch.accuracy.proxies import PROXY_NAMES
+from hardsearch.core.paths import ROOT
 
 
 def test_cost_model_benchmark_writes_its_json(tmp_path):

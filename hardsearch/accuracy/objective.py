@@ -1,0 +1,225 @@
+"""Proxy accuracy of an architecture: one zero-cost proxy, the calibrated ensemble, or training.
+
+``create_proxy(options, data=…, space=…, study=…)`` turns the ``proxy`` config group into a
+callable ``proxy(arch) -> ProxyResult`` whose ``value`` a search maximises:
+
+- a zero-cost proxy by name (``naswot``, ``synflow``, …, ``params``, ``macs``): its raw score;
+- ``ensemble`` (the default): the weighted mean of the members' normalised scores, with the
+  calibration read from the study or made once and stored there (:mod:`hardsearch.accuracy.calibration`);
+- ``train``: held-out top-1 after a short training (:mod:`hardsearch.accuracy.training`), with the
+  quantile early stop when a study provides the history.
+
+Every model is built for the data's classes with weights seeded by the proxy's ``seed`` and
+scored on one fixed batch, so a score depends only on the architecture and the settings.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+import torch
+from torch import nn
+
+from hardsearch.accuracy.calibration import Calibration, calibrate_scores, load_or_calibrate
+from hardsearch.accuracy.data import ImageData, proxy_batch
+from hardsearch.accuracy.proxies import PROXY_NAMES, ZERO_COST, score_proxy
+from hardsearch.accuracy.training import (
+    QuantileStop,
+    TrainSettings,
+    study_history,
+    train_arch,
+    train_settings,
+)
+from hardsearch.arch.config import ArchConfig, with_classes
+from hardsearch.arch.model import build_model
+from hardsearch.arch.space import seed_archs
+from hardsearch.core.errors import UserError
+
+__all__ = ["PROXY_CHOICES", "ProxyResult", "ZeroCostScorer", "AccuracyProxy", "create_proxy",
+           "reference_archs"]
+
+PROXY_CHOICES = ("ensemble", "train") + PROXY_NAMES
+DEFAULT_MEMBERS = ("naswot", "synflow", "jacob_cov")
+
+
+class ProxyResult(NamedTuple):
+    """The proxy accuracy of one architecture (higher is better) and how it was reached."""
+
+    value: float
+    raw: dict[str, float]  # raw zero-cost scores (for the ensemble: every member's)
+    normalised: dict[str, float]  # the members' calibrated scores (ensemble only)
+    per_epoch: tuple[float, ...] = ()  # held-out accuracy per epoch (train only)
+    pruned: bool = False
+    reason: str | None = None
+    seconds: float = 0.0
+
+
+class ZeroCostScorer:
+    """Scores architectures with zero-cost proxies on one fixed batch of ``data``."""
+
+    def __init__(self, data: ImageData, *, batch_size: int = 64, seed: int = 0) -> None:
+        self.data = data
+        self.seed = seed
+        self.inputs, self.targets = proxy_batch(data, batch_size=batch_size, seed=seed)
+
+    def model(self, arch: ArchConfig) -> nn.Module:
+        """The model of ``arch`` for the data's classes, with weights seeded by ``seed``."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return build_model(with_classes(arch, self.data.num_classes))
+
+    def score(self, arch: ArchConfig | nn.Module, names: Sequence[str]) -> dict[str, float]:
+        model = arch if isinstance(arch, nn.Module) else self.model(arch)
+        return {name: score_proxy(name, model, self.inputs, self.targets, seed=self.seed) for name in names}
+
+
+class AccuracyProxy:
+    """``proxy(arch) -> ProxyResult``; see :func:`create_proxy`."""
+
+    def __init__(self, name: str, *, scorer: ZeroCostScorer | None = None,
+                 calibration: Calibration | None = None, data: ImageData | None = None,
+                 train: TrainSettings | None = None, early_stop: Mapping[str, Any] | None = None) -> None:
+        self.name = name
+        self.scorer = scorer
+        self.calibration = calibration
+        self.data = data
+        self.train = train
+        self.early_stop = dict(early_stop) if early_stop else None
+
+    def stop_rule(self, trials: Callable[[], Any], *, exclude: int | None = None) -> QuantileStop | None:
+        """The quantile early stop over ``trials()`` (a study's trials), if the proxy has one."""
+        if self.name != "train" or not self.early_stop:
+            return None
+        return QuantileStop(study_history(trials, exclude=exclude), **self.early_stop)
+
+    def __call__(self, arch: ArchConfig, *, stop: Callable[[int, float], str | None] | None = None,
+                 on_epoch: Callable[[int, float], None] | None = None) -> ProxyResult:
+        start = time.perf_counter()
+        if self.name == "train":
+            result = train_arch(arch, self.data, self.train, stop=stop, on_epoch=on_epoch)
+            return ProxyResult(result.accuracy, {}, {}, result.per_epoch, result.pruned, result.reason,
+                               time.perf_counter() - start)
+        if self.name == "ensemble":
+            raw = self.scorer.score(arch, list(self.calibration.members))
+            value = self.calibration.ensemble(raw)
+            normalised = self.calibration.normalise(raw)
+        else:
+            raw = self.scorer.score(arch, [self.name])
+            value, normalised = raw[self.name], {}
+        if not math.isfinite(value):
+            raise ValueError(f"proxy {self.name}: score is {value}")
+        return ProxyResult(value, raw, normalised, seconds=time.perf_counter() - start)
+
+
+def reference_archs(space: Any, *, random: int, seed: int) -> list[ArchConfig]:
+    """The ensemble's reference sample: the space's seeds, then ``random`` random members."""
+    return seed_archs(space) + space.sample(random, seed=seed)
+
+
+def create_proxy(options: Mapping[str, Any], *, data: ImageData, space: Any = None, study: Any = None,
+                 data_options: Mapping[str, Any] | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> AccuracyProxy:
+    """The proxy the ``proxy`` config group asks for (validated; one-line errors).
+
+    For ``ensemble`` the calibration comes from ``study`` if it holds one; otherwise the
+    reference sample of ``space`` is scored (``progress(i, n, name)`` after each) and the
+    result stored in ``study``.
+    """
+    options = dict(options)
+    name = options.get("name")
+    if name not in PROXY_CHOICES:
+        raise UserError(f"proxy.name: got {name!r}; allowed: {', '.join(PROXY_CHOICES)}")
+    data_options = dict(data_options or {})
+    batch_size = data_options.get("batch_size", 64)
+    if name == "train":
+        early = options.get("early_stop")
+        if early is not None:
+            early = _early_stop(early)
+        return AccuracyProxy(name, data=data, train=train_settings(options), early_stop=early)
+    seed = _int(options, "seed", 0)
+    _known(options, ("name", "seed") + (("members", "weights", "reference", "reference_seed")
+                                        if name == "ensemble" else ()))
+    scorer = ZeroCostScorer(data, batch_size=batch_size, seed=seed)
+    if name != "ensemble":
+        return AccuracyProxy(name, scorer=scorer)
+    members = options.get("members") or list(DEFAULT_MEMBERS)
+    if not isinstance(members, (list, tuple)) or not members or any(m not in ZERO_COST + ("params", "macs")
+                                                                    for m in members):
+        raise UserError(f"proxy.members: got {members!r}; allowed: a non-empty list of "
+                        + ", ".join(PROXY_NAMES))
+    if len(set(members)) != len(members):
+        raise UserError(f"proxy.members: got {members!r}; allowed: each proxy at most once")
+    weights = options.get("weights")
+    if weights is None:
+        weights = [1.0] * len(members)
+    if (not isinstance(weights, (list, tuple)) or len(weights) != len(members)
+            or any(isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or w < 0
+                   for w in weights) or sum(weights) <= 0):
+        raise UserError(f"proxy.weights: got {weights!r}; allowed: null or {len(members)} numbers >= 0, "
+                        "not all zero (one per member)")
+    reference = _int(options, "reference", 32, minimum=0)
+    reference_seed = _int(options, "reference_seed", 0)
+    settings = {
+        "members": list(members), "weights": [float(w) for w in weights], "seed": seed,
+        "reference": reference, "reference_seed": reference_seed, "batch_size": batch_size,
+        "resolution": data.resolution, "data": data.name,
+        "space": getattr(space, "name", None),
+    }
+
+    def build() -> Calibration:
+        if space is None:
+            raise UserError("proxy=ensemble needs a search space for its reference sample; "
+                            "allowed: +space=NAME (see search_spaces/space/)")
+        archs = reference_archs(space, random=reference, seed=reference_seed)
+        if len(archs) < 3:
+            raise UserError(f"proxy.reference: got {reference}; allowed: enough random members for at least "
+                            f"3 reference architectures (the space has {len(space.seeds)} seeds)")
+        scores: dict[str, list[float]] = {m: [] for m in members}
+        for i, arch in enumerate(archs, start=1):
+            raw = scorer.score(arch, members)
+            for m in members:
+                scores[m].append(raw[m])
+            if progress is not None:
+                progress(i, len(archs), arch.name)
+        return calibrate_scores(scores, reference=[a.name for a in archs],
+                                weights=dict(zip(members, weights, strict=True)), settings=settings)
+
+    if study is None:
+        calibration = build()
+    else:
+        calibration, _ = load_or_calibrate(study, settings=settings, build=build)
+    return AccuracyProxy(name, scorer=scorer, calibration=calibration)
+
+
+def _int(options: Mapping[str, Any], key: str, default: int, *, minimum: int | None = None) -> int:
+    value = options.get(key, default)
+    if value is None:
+        value = default
+    if isinstance(value, bool) or not isinstance(value, int) or (minimum is not None and value < minimum):
+        allowed = "an integer" + (f" >= {minimum}" if minimum is not None else "")
+        raise UserError(f"proxy.{key}: got {value!r}; allowed: {allowed}")
+    return value
+
+
+def _known(options: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    for key in options:
+        if key not in keys:
+            raise UserError(f"proxy.{key}: unknown key for proxy={options.get('name')}; allowed keys: "
+                            + ", ".join(keys))
+
+
+def _early_stop(options: Any) -> dict[str, Any]:
+    if not isinstance(options, Mapping):
+        raise UserError(f"proxy.early_stop: got {options!r}; allowed: null or {{quantile: q, min_trials: n}}")
+    for key in options:
+        if key not in ("quantile", "min_trials"):
+            raise UserError(f"proxy.early_stop.{key}: unknown key; allowed keys: quantile, min_trials")
+    quantile = options.get("quantile", 0.25)
+    min_trials = options.get("min_trials", 5)
+    if isinstance(quantile, bool) or not isinstance(quantile, (int, float)) or not 0 < quantile < 1:
+        raise UserError(f"proxy.early_stop.quantile: got {quantile!r}; allowed: a number in (0, 1)")
+    if isinstance(min_trials, bool) or not isinstance(min_trials, int) or min_trials < 1:
+        raise UserError(f"proxy.early_stop.min_trials: got {min_trials!r}; allowed: an integer >= 1")
+    return {"quantile": float(quantile), "min_trials": min_trials}

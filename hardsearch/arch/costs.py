@@ -1,0 +1,249 @@
+"""Closed-form costs of a harmonic network: parameters, MACs, CIO and peak activations.
+
+Nothing is built and nothing runs: every figure is arithmetic on the architecture config and
+the input size, using the same block plan as the model builder. Conventions (REFERENCE.md §3, §5):
+
+* **MACs** — multiply-accumulates of convolutions and the classifier; one fused multiply-add = 1.
+* **CIO** — Σ over every convolution of ``c_in·h_in·w_in + c_out·h_out·w_out`` elements at
+  batch 1; a concatenated input counts in full. Pooling, concatenation and the classifier are
+  not part of CIO.
+* **MoC** — MACs / CIO of a layer (low MoC = memory-bound).
+* **peak_activations** — the most activation elements alive at once in an inference forward of
+  :func:`hardsearch.arch.model.build_model` at batch 1, at operator granularity with batch norm folded
+  into its convolution (as inference engines do). The input image counts as alive throughout;
+  while an operator runs, its input, its output and every tensor still waiting for a reader are
+  alive. Weights are not activations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from hardsearch.arch.config import ArchConfig
+from hardsearch.arch.harmonic import plan_block
+from hardsearch.core.errors import UserError
+
+__all__ = ["LayerCost", "StageCost", "CostReport", "count_costs", "normalize_input_size"]
+
+Shape = tuple[int, int, int]
+
+
+class LayerCost(NamedTuple):
+    """One convolution or the classifier."""
+
+    name: str  # e.g. "stage2_block.layer5.pointwise"
+    stage: str  # "stem", "stage1", …, "head"
+    kind: str  # conv3x3, conv1x1, dwconv3x3 or linear
+    in_shape: Shape  # (channels, height, width)
+    out_shape: Shape
+    params: int  # weights plus batch-norm affine parameters (or the classifier's bias)
+    macs: int
+    cio: int  # 0 for the classifier, which CIO leaves out
+
+    @property
+    def moc(self) -> float | None:
+        return self.macs / self.cio if self.cio else None
+
+
+class StageCost(NamedTuple):
+    name: str
+    params: int
+    macs: int
+    cio: int
+    peak_activations: int
+    out_shape: Shape
+
+    @property
+    def moc(self) -> float | None:
+        return self.macs / self.cio if self.cio else None
+
+
+@dataclass(frozen=True)
+class CostReport:
+    arch: str
+    input_size: tuple[int, int]
+    params: int
+    macs: int
+    cio: int
+    peak_activations: int
+    stages: tuple[StageCost, ...]
+    layers: tuple[LayerCost, ...]
+
+    @property
+    def moc(self) -> float:
+        return self.macs / self.cio
+
+    def to_dict(self, *, layers: bool = True) -> dict[str, Any]:
+        """Plain data (JSON-ready)."""
+        out: dict[str, Any] = {
+            "arch": self.arch,
+            "input_size": list(self.input_size),
+            "params": self.params,
+            "macs": self.macs,
+            "cio": self.cio,
+            "moc": self.moc,
+            "peak_activations": self.peak_activations,
+            "stages": [{**s._asdict(), "out_shape": list(s.out_shape), "moc": s.moc}
+                       for s in self.stages],
+        }
+        if layers:
+            out["layers"] = [{**r._asdict(), "in_shape": list(r.in_shape),
+                              "out_shape": list(r.out_shape), "moc": r.moc} for r in self.layers]
+        return out
+
+
+def normalize_input_size(size: Any) -> tuple[int, int]:
+    """``224`` or ``[H, W]`` → ``(H, W)``; raises :class:`UserError` otherwise."""
+    if isinstance(size, bool):
+        raise UserError(f"input_size: got {size!r}; allowed: an integer >= 1 or [height, width]")
+    if isinstance(size, int):
+        size = (size, size)
+    try:
+        h, w = size
+    except (TypeError, ValueError):
+        raise UserError(
+            f"input_size: got {size!r}; allowed: an integer >= 1 or [height, width]") from None
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in (h, w)):
+        raise UserError(f"input_size: got {size!r}; allowed: integers >= 1")
+    return int(h), int(w)
+
+
+def _halve(size: int) -> int:
+    """Output size of a 3x3 window, stride 2, padding 1 (stem conv and pool, DS downsampling)."""
+    return (size - 1) // 2 + 1
+
+
+class _Counter:
+    """Accumulates rows, stage totals and the live-activation peak while walking the network."""
+
+    __slots__ = ("rows", "stages", "stage_start", "stage_peak")
+
+    def __init__(self) -> None:
+        self.rows: list[LayerCost] = []
+        self.stages: list[StageCost] = []
+        self.stage_start = 0
+        self.stage_peak = 0
+
+    def conv(self, name: str, stage: str, cin: int, cout: int, kernel: int, h: int, w: int,
+             ho: int, wo: int, groups: int = 1) -> None:
+        weights = cout * (cin // groups) * kernel * kernel
+        out = cout * ho * wo
+        kind = f"dwconv{kernel}x{kernel}" if groups > 1 else f"conv{kernel}x{kernel}"
+        self.rows.append(LayerCost(name, stage, kind, (cin, h, w), (cout, ho, wo),
+                                   weights + 2 * cout, weights * ho * wo, cin * h * w + out))
+
+    def alive(self, elements: int) -> None:
+        """Record that ``elements`` activation elements are alive at one moment."""
+        if elements > self.stage_peak:
+            self.stage_peak = elements
+
+    def close_stage(self, name: str, out_shape: Shape) -> None:
+        chunk = self.rows[self.stage_start:]
+        self.stages.append(StageCost(name, sum(r.params for r in chunk), sum(r.macs for r in chunk),
+                                     sum(r.cio for r in chunk), self.stage_peak, out_shape))
+        self.stage_start = len(self.rows)
+        self.stage_peak = 0
+
+
+def count_costs(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> CostReport:
+    """Count parameters, MACs, CIO, per-layer and per-stage rows, and peak activations.
+
+    Raises :class:`UserError` when the input is too small for the network's downsamplings.
+    """
+    height, width = normalize_input_size(input_size)
+    ds = arch.depthwise
+    image = 3 * height * width
+    c = _Counter()
+
+    def check(h: int, w: int, where: str) -> None:
+        if h < 1 or w < 1:
+            raise UserError(
+                f"input_size: {height}x{width} is too small for {arch.name}: the feature map "
+                f"vanishes at {where}; allowed: a larger input or fewer downsampling stages")
+
+    # Stem: conv3x3/2, conv3x3 (1x1 for DS), then max-pool 3x3/2 (DS: depthwise conv3x3/2).
+    c0, c1 = arch.stem
+    h, w = _halve(height), _halve(width)
+    c.conv("stem_conv1", "stem", 3, c0, 3, height, width, h, w)
+    c.alive(image + c0 * h * w)
+    c.conv("stem_conv2", "stem", c0, c1, 1 if ds else 3, h, w, h, w)
+    c.alive(image + (c0 + c1) * h * w)
+    ho, wo = _halve(h), _halve(w)
+    check(ho, wo, "stem_down")
+    if ds:
+        c.conv("stem_down", "stem", c1, c1, 3, h, w, ho, wo, groups=c1)
+    c.alive(image + c1 * (h * w + ho * wo))
+    h, w = ho, wo
+    c.close_stage("stem", (c1, h, w))
+
+    channels = c1
+    for i, stage in enumerate(arch.stages, start=1):
+        sname = f"stage{i}"
+        plan = plan_block(channels, stage.growth, arch.multiplier, stage.depth, arch.link_base,
+                          arch.keep_base)
+        hw = h * w
+        held = image + channels * hw  # the caller holds the block input until the block returns
+        stored = 0  # layer outputs (>= 1) the block still holds
+        sizes = [wk * hw for wk in plan.widths]
+        for k in range(1, plan.depth + 1):
+            sources = plan.links[k]
+            released = plan.released_at[k]
+            cin = plan.in_widths[k]
+            cout = plan.widths[k]
+            lname = f"{sname}_block.layer{k}"
+            if len(sources) > 1:
+                extra = cin * hw  # the concatenation buffer, alive until the layer's first conv ends
+                c.alive(held + stored + extra)
+            else:  # the input is a stored tensor, extra only once the block has dropped it
+                extra = sizes[sources[0]] if released else 0
+            for j in released:
+                stored -= sizes[j]
+            out = sizes[k]
+            if ds:
+                c.conv(f"{lname}.pointwise", sname, cin, cout, 1, h, w, h, w)
+                c.alive(held + stored + extra + out)
+                c.conv(f"{lname}.depthwise", sname, cout, cout, 3, h, w, h, w, groups=cout)
+                c.alive(held + stored + 2 * out)
+            else:
+                c.conv(lname, sname, cin, cout, 3, h, w, h, w)
+                c.alive(held + stored + extra + out)
+            stored += out
+        block_out = plan.out_channels * hw
+        if len(plan.outputs) > 1:
+            c.alive(held + stored + block_out)
+        cout = stage.out_channels
+        c.conv(f"{sname}_transition", sname, plan.out_channels, cout, 1, h, w, h, w)
+        c.alive(image + block_out + cout * hw)
+        if stage.downsample:
+            if ds:
+                ho, wo = _halve(h), _halve(w)
+                check(ho, wo, f"{sname}_down")
+                c.conv(f"{sname}_down", sname, cout, cout, 3, h, w, ho, wo, groups=cout)
+            else:
+                ho, wo = h // 2, w // 2
+                check(ho, wo, f"{sname}_down")
+            c.alive(image + cout * (hw + ho * wo))
+            h, w = ho, wo
+        channels = cout
+        c.close_stage(sname, (cout, h, w))
+
+    # Head: global pooling, flatten (a view), dropout (identity at inference), classifier.
+    classes = arch.num_classes
+    c.alive(image + channels * (h * w + 1))
+    c.alive(image + channels + classes)
+    c.rows.append(LayerCost("head_fc", "head", "linear", (channels, 1, 1), (classes, 1, 1),
+                            channels * classes + classes, channels * classes, 0))
+    c.close_stage("head", (classes, 1, 1))
+
+    rows = c.rows
+    return CostReport(
+        arch=arch.name,
+        input_size=(height, width),
+        params=sum(r.params for r in rows),
+        macs=sum(r.macs for r in rows),
+        cio=sum(r.cio for r in rows),
+        peak_activations=max(s.peak_activations for s in c.stages),
+        stages=tuple(c.stages),
+        layers=tuple(rows),
+    )

@@ -1,0 +1,150 @@
+"""The Pareto report as one self-contained interactive HTML page (plotly): ``report.html``.
+
+A renderer of :class:`hardsearch.report.pareto.ParetoReport`, like :mod:`hardsearch.report.plots`:
+the front in every pair of objectives (dominated trials faint, seeds as labelled red stars) and
+the hypervolume over trials, with plotly.js embedded in the page, so it opens offline, from a
+file, anywhere. Hovering a point shows the trial, its objectives, its costs and its
+architecture summary.
+"""
+
+from __future__ import annotations
+
+import html
+from itertools import combinations
+from pathlib import Path
+from typing import Any
+
+from hardsearch.core.files import write_text_atomic
+from hardsearch.report.pareto import ParetoReport
+from hardsearch.report.plots import AXIS_LABELS
+from hardsearch.study.objectives import format_objective
+
+__all__ = ["write_html", "to_html", "hover_text"]
+
+_FAINT, _FRONT, _SEED = "rgba(120,120,120,0.35)", "#1f77b4", "#d62728"
+
+
+def hover_text(point: dict[str, Any], objectives: list[str]) -> str:
+    """What hovering a point shows: trial, seed, objectives, other costs, architecture summary."""
+    seed = f" (seed {html.escape(point['seed'])})" if point["seed"] else ""
+    lines = [f"<b>trial {point['trial']}</b>{seed}" + (" - on the front" if point["on_front"] else "")]
+    lines += [f"{o}: {format_objective(o, v)}" for o, v in point["objectives"].items()]
+    lines += [f"{k}: {format_objective(k, v)}" for k, v in point.get("costs", {}).items()
+              if k not in objectives and k in AXIS_LABELS]
+    lines.append("arch: " + html.escape(point.get("summary", "-")))
+    return "<br>".join(lines)
+
+
+def _pareto_figure(report: ParetoReport) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    pairs = list(combinations(report.objectives, 2))
+    columns = min(3, len(pairs))
+    rows = -(-len(pairs) // columns)
+    fig = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.08, vertical_spacing=0.12)
+    groups = [("dominated", [p for p in report.points if not p["on_front"] and not p["seed"]],
+               dict(size=6, color=_FAINT)),
+              ("Pareto front", [p for p in report.points if p["on_front"] and not p["seed"]],
+               dict(size=8, color=_FRONT)),
+              ("seeds", [p for p in report.points if p["seed"]],
+               dict(size=16, color=_SEED, symbol="star", line=dict(width=1, color="white")))]
+    for i, (x, y) in enumerate(pairs):
+        row, col = i // columns + 1, i % columns + 1
+        for name, points, marker in groups:
+            fig.add_trace(go.Scatter(
+                x=[p["objectives"][x] / AXIS_LABELS[x][1] for p in points],
+                y=[p["objectives"][y] / AXIS_LABELS[y][1] for p in points],
+                mode="markers+text" if name == "seeds" else "markers",
+                text=[p["seed"] for p in points] if name == "seeds" else None, textposition="top center",
+                textfont=dict(color=_SEED, size=11), marker=marker, name=name, legendgroup=name,
+                showlegend=i == 0, hovertext=[hover_text(p, report.objectives) for p in points],
+                hoverinfo="text", cliponaxis=False), row=row, col=col)
+        fig.update_xaxes(title_text=AXIS_LABELS[x][0], row=row, col=col)
+        fig.update_yaxes(title_text=AXIS_LABELS[y][0], row=row, col=col)
+    fig.update_layout(height=430 * rows, template="plotly_white", hovermode="closest",
+                      title=f"the front in every pair of objectives ({report.n_feasible} feasible trials, "
+                            f"{len(report.front)} on the front)",
+                      legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
+    return fig
+
+
+def _hypervolume_figure(report: ParetoReport) -> Any:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    numbers = [n for n, _ in report.hypervolume_history]
+    fig.add_trace(go.Scatter(x=numbers, y=[v for _, v in report.hypervolume_history], mode="lines+markers",
+                             line=dict(shape="hv", color=_FRONT), marker=dict(size=4), name="front so far",
+                             hovertemplate="after trial %{x}: %{y:.4f}<extra></extra>"))
+    if numbers:
+        fig.add_trace(go.Scatter(x=[min(numbers), max(numbers)], y=[report.hypervolume_seeds] * 2,
+                                 mode="lines", line=dict(dash="dash", color=_SEED), name="seeds alone",
+                                 hovertemplate="seeds alone: %{y:.4f}<extra></extra>"))
+    fig.update_layout(height=380, template="plotly_white", title="hypervolume over trials",
+                      xaxis_title="trial", yaxis_title="hypervolume (normalised objectives)")
+    return fig
+
+
+def _front_table(report: ParetoReport) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in
+                   ["trial", "seed", *report.objectives, "architecture", "file"])
+    rows = []
+    for row in report.front:
+        cells = [str(row["trial"]), row["seed"] or ""]
+        cells += [format_objective(o, row["objectives"][o]) for o in report.objectives]
+        cells += [row.get("summary", ""), row["arch_file"] or ""]
+        rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _seed_list(report: ParetoReport) -> str:
+    items = []
+    for s in report.seeds:
+        if not s.dominated_by:
+            text = "not dominated by any found architecture" + (" (on the front)" if s.on_front else "")
+        else:
+            best = ", ".join(f"trial {d['trial']}" for d in s.dominated_by[:8])
+            more = f" and {len(s.dominated_by) - 8} more" if len(s.dominated_by) > 8 else ""
+            text = f"dominated by {len(s.dominated_by)} found architecture(s): {best}{more}"
+        items.append(f"<li><b>{html.escape(s.seed)}</b> (trial {s.trial}): {html.escape(text)}</li>")
+    return "<ul>" + "".join(items) + "</ul>"
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;font-size:13px}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}
+td:nth-child(2),td:nth-last-child(-n+2){text-align:left;font-family:monospace}th{background:#f4f4f4}"""
+
+
+def to_html(report: ParetoReport) -> str:
+    """The whole page, plotly.js included (no network needed to view it)."""
+    import plotly.io as pio
+
+    config = {"displaylogo": False, "responsive": True}
+    pareto = pio.to_html(_pareto_figure(report), include_plotlyjs=True, full_html=False, div_id="pareto",
+                         config=config)
+    volume = pio.to_html(_hypervolume_figure(report), include_plotlyjs=False, full_html=False,
+                         div_id="hypervolume", config=config)
+    reference = ", ".join(f"{o} {format_objective(o, v)}" for o, v in
+                          zip(report.objectives, report.reference_point, strict=True))
+    study = html.escape(report.study)
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>hardsearch: Pareto report of {study}</title>
+<style>{_STYLE}</style></head><body>
+<h1>Pareto report: study <code>{study}</code></h1>
+<p>{report.n_trials} trials, {report.n_feasible} feasible and complete; {len(report.front)} on the Pareto
+front. Hypervolume of the front <b>{report.hypervolume_front:.4f}</b>, of the seeds alone
+<b>{report.hypervolume_seeds:.4f}</b> (objectives normalised to [0, 1] over the feasible trials, reference
+point 1.1 in every dimension: {html.escape(reference)}). Hover a point for its architecture.</p>
+{pareto}
+{volume}
+<h2>Seeds</h2>{_seed_list(report)}
+<h2>Front</h2>{_front_table(report)}
+</body></html>
+"""
+
+
+def write_html(report: ParetoReport, folder: Path) -> Path:
+    """``report.html`` in ``folder`` (written atomically)."""
+    return write_text_atomic(folder / "report.html", to_html(report))

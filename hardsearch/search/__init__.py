@@ -1,0 +1,9 @@
+"""The search: Optuna's multi-objective optimisation over a space.
+
+- ``options``: the search's config checked into plain data
+- ``samplers``: the samplers the ``sampler`` group names
+- ``objective``: one trial (decode, costs, limits, proxy)
+- ``worker``: one worker's ask-and-tell loop, heartbeats and the exact budget
+- ``progress``: the progress bar and per-trial lines
+- ``run``: open the study once per process, then run this worker's trials
+"""

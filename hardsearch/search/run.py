@@ -1,0 +1,165 @@
+"""A search run: open (or resume) the study, queue the seeds, then run this worker's trials.
+
+:func:`open_search` does everything that happens once per process before the first trial: the
+data set, the storage, the study and its attributes, the calibration of the proxy ensemble and
+the seeds (both once per study, under the study's lock), and this process's sampler.
+:func:`run_trials` runs the trials still missing to reach ``budget.n_trials``; re-running the
+same command resumes the study. Reporting what was found is the report layer's job
+(:mod:`hardsearch.app` puts the two together).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import socket
+import warnings
+from pathlib import Path
+from typing import Any, Callable, NamedTuple, Sequence
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from hardsearch.accuracy.data import load_data_options
+from hardsearch.accuracy.objective import create_proxy
+from hardsearch.arch.config import ArchConfig
+from hardsearch.arch.space import SearchSpace, labelled_seeds
+from hardsearch.core.errors import UserError
+from hardsearch.core.options import section
+from hardsearch.core.paths import RESULTS_DIR
+from hardsearch.search.objective import CandidateError, Objective
+from hardsearch.search.options import SearchOptions
+from hardsearch.search.progress import Progress
+from hardsearch.search.samplers import create_sampler
+from hardsearch.search.worker import budget_used, run_worker
+from hardsearch.study.locks import study_lock
+from hardsearch.study.objectives import OBJECTIVES
+from hardsearch.study.storage import create_storage, redact
+
+__all__ = ["FINISHED", "SearchResult", "OpenSearch", "open_search", "run_trials", "enqueue_seeds"]
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+
+
+class SearchResult(NamedTuple):
+    """What a search run leaves behind (plain data)."""
+
+    study: optuna.Study
+    front: list[FrozenTrial]
+    study_dir: Path
+    ran: int  # trials finished by this run
+    interrupted: bool
+
+
+class OpenSearch(NamedTuple):
+    """A study opened for this process, ready to run its trials (see :func:`open_search`)."""
+
+    study: optuna.Study
+    storage: Any
+    study_dir: Path
+    worker: str
+    lock: Callable[[], Any]
+    objective: Objective
+    progress: Progress
+    directions: list[str]
+    done: int  # trials that count toward the budget when this process started
+    remaining: int
+
+
+def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) -> OpenSearch:
+    """Open or create the study, set it up once per study, and prepare this process's trials."""
+    options, space, name, objectives = parsed.options, parsed.space, parsed.name, parsed.objectives
+    seeds = labelled_seeds(space, parsed.extra_seeds)
+
+    data_options = section(options, "data")
+    if data_options.get("root") is None and options.get("root") is not None:
+        data_options["root"] = options["root"]
+    data = load_data_options(data_options)  # a missing dataset is reported before any storage is touched
+
+    study_dir = Path(options["dir"]) if options.get("dir") else RESULTS_DIR / name
+    storage = create_storage(section(options, "storage"), study_dir)
+    sampler_options = section(options, "sampler")
+    create_sampler(sampler_options, seed=parsed.seed)  # check the options before touching the storage
+    directions = [OBJECTIVES[o] for o in objectives]
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # hardsearch prints its own lines
+    study = optuna.create_study(study_name=name, storage=storage, directions=directions, load_if_exists=True)
+    _check_study(study, objectives, space)
+    worker = options.get("worker")
+    worker = f"{socket.gethostname()}-{os.getpid()}" if worker is None else str(worker)
+    lock = functools.partial(study_lock, storage, name)
+    proxy_options = section(options, "proxy")
+    with lock():  # once per study, whichever worker comes first: attributes, calibration, seeds
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(objectives)
+        for key, value in (("hardsearch.space", parsed.raw_space), ("hardsearch.objectives", objectives),
+                           ("hardsearch.input_size", list(space.input_size))):
+            study.set_user_attr(key, value)
+        # The first process of a study uses `seed` itself, so the same config and seed give the same
+        # architectures; each later one (a resumed run, another worker) derives its own seed from how
+        # many came before, so no two processes replay the same draws.
+        joined = study.user_attrs.get("hardsearch.processes", 0)
+        study.set_user_attr("hardsearch.processes", joined + 1)
+        if proxy_options.get("name") == "ensemble" and "hardsearch.calibration" not in study.user_attrs:
+            reference = proxy_options.get("reference", 32)
+            out(f"calibrating the ensemble on {len(space.seeds)} seeds + {reference} random members of "
+                f"{space.name} ...")
+        proxy = create_proxy(proxy_options, data=data, space=space, study=study, data_options=data_options)
+        added = enqueue_seeds(study, space, seeds)
+        done = budget_used(study.get_trials(deepcopy=False))
+    run_seed = parsed.seed if joined == 0 else hash((parsed.seed, joined)) % 2**31
+    study.sampler = create_sampler(sampler_options, seed=run_seed)
+    n_trials = parsed.n_trials
+    remaining = n_trials - done
+    out(f"study {name} ({redact(str(getattr(storage, 'url', study_dir)))}): {done} of {n_trials} trials done"
+        + (f", {added} seed(s) queued" if added else "")
+        + (f"; running {remaining} more as worker {worker}" if remaining > 0 else "; nothing left to run"))
+    objective = Objective(space=space, proxy=proxy, objectives=objectives, limits=parsed.limits,
+                          latency=parsed.latency, study=study, name_prefix=name)
+    logger = parsed.logger
+    progress = Progress(total=n_trials, done=done, objectives=objectives,
+                        bar=bool(logger.get("progress_bar", True)), quiet=logger.get("name") == "none")
+    return OpenSearch(study, storage, study_dir, worker, lock, objective, progress, directions, done,
+                      remaining)
+
+
+def run_trials(opened: OpenSearch, *, n_trials: int, timeout: float | None,
+               callbacks: Sequence[Any] = ()) -> tuple[int, bool]:
+    """Run this worker's trials; returns (trials finished, interrupted by Ctrl-C)."""
+    interrupted = False
+    ran = 0
+    progress = opened.progress
+    if opened.remaining > 0:
+        try:
+            ran = run_worker(opened.study, opened.objective, storage=opened.storage, lock=opened.lock,
+                             n_trials=n_trials, timeout=timeout, catch=(CandidateError,),
+                             callbacks=[progress, *callbacks], worker=opened.worker, note=progress.write)
+        except KeyboardInterrupt:
+            interrupted = True
+            progress.write("interrupted: finished trials are kept; re-run the same command to resume")
+        finally:
+            progress.close()
+    return ran, interrupted
+
+
+def enqueue_seeds(study: optuna.Study, space: SearchSpace, seeds: Sequence[tuple[str, ArchConfig]]) -> int:
+    """Enqueue each seed unless the study already holds (or queued) a trial carrying its name."""
+    present = {t.user_attrs.get("seed") for t in study.get_trials(deepcopy=False)}
+    added = 0
+    for label, arch in seeds:
+        if label in present:
+            continue
+        study.enqueue_trial(space.encode(arch, label=label), user_attrs={"seed": label}, skip_if_exists=True)
+        added += 1
+    return added
+
+
+def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace) -> None:
+    names = study.metric_names
+    if names is not None and list(names) != objectives:
+        raise UserError(f"study {study.study_name}: objectives: got {objectives}, but the study was created "
+                        f"with {list(names)}; allowed: the study's objectives, or a new study=NAME")
+    stored = study.user_attrs.get("hardsearch.space")
+    if stored is not None and stored.get("name") != space.name:
+        raise UserError(f"study {study.study_name}: space: got {space.name!r}, but the study searches "
+                        f"{stored.get('name')!r}; allowed: +space={stored.get('name')}, or a new study=NAME")

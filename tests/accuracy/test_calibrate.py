@@ -1,0 +1,97 @@
+"""``python -m hardsearch.calibrate`` end to end on the CIFAR-10 subset, with a tiny budget."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+
+from hardsearch.accuracy.calibrate import CalibrationReport, correlate, format_table
+from hardsearch.accuracy.proxies import PROXY_NAMES
+from hardsearch.core.paths import ROOT, cifar10_subset
+
+
+def calibrate(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hardsearch.calibrate", *args], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def subset():
+    path = cifar10_subset()
+    if not path.is_dir():
+        pytest.fail(f"the CIFAR-10 subset is missing at {path}; put ../shared/data/cifar10-subset beside the "
+                    "repository or set HARDSEARCH_CIFAR10_SUBSET")
+    return path
+
+
+@pytest.mark.slow
+def test_calibrate_end_to_end_and_resume(tmp_path, subset):
+    out = tmp_path / "cal"
+    args = ["+space=harmonic_ds", "n=4", "seed=1", "data=imagefolder", f"root={subset}", "train.steps=2",
+            "train.batch_size=32", f"out={out}"]
+    first = calibrate(*args)
+    assert first.returncode == 0, first.stderr
+    assert "spearman" in first.stdout and "partial|MACs" in first.stdout
+    report = json.loads((out / "calibration.json").read_text())
+    assert report["space"] == "harmonic_ds" and report["data"].startswith("imagefolder:")
+    assert len(report["rows"]) == 4
+    names = [a["proxy"] for a in report["agreements"]]
+    assert names == list(PROXY_NAMES) + ["ensemble(naswot+synflow+jacob_cov)"]
+    for row in report["rows"]:
+        assert set(row["scores"]) == set(PROXY_NAMES)
+        assert all(math.isfinite(v) for v in row["scores"].values())
+        assert 0.0 <= row["accuracy"] <= 1.0 and row["train_steps"] == 2
+    # the macs baseline (10 classes at 32x32) ranks like the counted MACs at 224x224
+    macs = next(a for a in report["agreements"] if a["proxy"] == "macs")
+    assert macs["n"] == 4
+    markdown = (out / "calibration.md").read_text()
+    assert "| proxy | Spearman ρ | p | Kendall τ | partial ρ given MACs | seconds / arch |" in markdown
+    assert len((out / "rows.jsonl").read_text().splitlines()) == 4
+
+    # an interrupted write leaves a torn last line; a re-run skips it and redoes nothing else
+    with (out / "rows.jsonl").open("a") as f:
+        f.write('{"name": "torn')
+    second = calibrate(*args)
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.count("measured before, reused") == 4
+    assert "skipping an unreadable line" in second.stdout
+    assert json.loads((out / "calibration.json").read_text())["rows"] == report["rows"]
+
+
+def test_correlate_and_table_on_known_rows():
+    rows = [{"name": f"a{i}", "accuracy": acc, "macs": macs,
+             "scores": {"good": acc * 2, "cost": macs, "bad": -acc},
+             "seconds": {"good": 0.1, "cost": 0.2, "bad": 0.3}}
+            for i, (acc, macs) in enumerate([(0.1, 5), (0.3, 1), (0.2, 4), (0.5, 2), (0.4, 3)])]
+    agreements = {a.proxy: a for a in correlate(rows, ["good", "cost", "bad"], ensemble=["good", "bad"])}
+    assert agreements["good"].correlation.spearman == pytest.approx(1.0)
+    assert agreements["bad"].correlation.kendall == pytest.approx(-1.0)
+    assert agreements["cost"].correlation.spearman == pytest.approx(-0.7)  # sum d^2 = 34: 1 - 6*34/120
+    assert agreements["good"].seconds == pytest.approx(0.1)
+    # good and bad normalise to opposite z-scores, so their equal-weight ensemble is constant
+    assert math.isnan(agreements["ensemble(good+bad)"].correlation.spearman)
+    table = format_table(CalibrationReport("s", "d", {}, rows, list(agreements.values())))
+    assert table.splitlines()[0].startswith("5 architectures of space s, data d")
+    assert table.splitlines()[3].startswith("good")  # best partial correlation first
+
+
+@pytest.mark.parametrize("args,message", [
+    ([], "space: missing; choose a search space with +space=NAME; allowed: harmonic, harmonic_ds"),
+    (["+space=nope"], "'+space=nope': unknown space 'nope'; allowed: harmonic, harmonic_ds"),
+    (["+space=harmonic", "data=mnist"],
+     "'data=mnist': unknown data 'mnist'; allowed: cifar10, cifar10_sample"),
+    (["+space=harmonic", "n=-1"], "n: got -1; allowed: an integer >= 0"),
+    (["+space=harmonic", "proxies=[naswot,fisher]"], "proxies: got ['naswot', 'fisher']; allowed"),
+    (["+space=harmonic", "data=imagefolder"], "data.root: got None with data.source=imagefolder"),
+    (["+space=harmonic", "train.epochs=0"], "train.epochs: got 0; allowed: an integer >= 1"),
+    (["+space=harmonic", "colour=red"], "unknown key 'colour'"),
+])
+def test_bad_command_lines_give_one_line(args, message):
+    result = calibrate(*args, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

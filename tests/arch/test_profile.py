@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hardsearch.arch.config import save_arch, with_classes
+from hardsearch.arch.costs import count_costs
+from hardsearch.arch.profile import format_table, to_csv
+from hardsearch.arch.seeds import load_seed
+from hardsearch.core.paths import ROOT
+
+
+def _profile(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "hardsearch.profile", *args], cwd=cwd,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_table_shows_totals_and_stage_rows_with_moc():
+    report = count_costs(load_seed("hardnet68"), 1024)
+    text = format_table(report)
+    lines = text.splitlines()
+    assert lines[0].startswith("hardnet68 @ 1024x1024: 17,565,348 params, 88.715 GMACs")
+    assert lines[1].split() == ["stage", "out", "(CxHxW)", "params", "MACs", "CIO", "MoC",
+                                "peak", "act."]
+    stage1 = next(line for line in lines if line.startswith("stage1 "))
+    s1 = report.stages[1]
+    assert stage1.split()[1:] == ["128x128x128", f"{s1.params:,}", f"{s1.macs:,}",
+                                  f"{s1.cio:,}", f"{s1.moc:.1f}", f"{s1.peak_activations:,}"]
+    assert lines[-1].split() == ["total", f"{report.params:,}", f"{report.macs:,}",
+                                 f"{report.cio:,}", f"{report.moc:.1f}",
+                                 f"{report.peak_activations:,}"]
+
+
+def test_layer_table_lists_every_convolution():
+    report = count_costs(load_seed("hardnet39ds"), 224)
+    text = format_table(report, layers=True)
+    assert "stage2_block.layer16.depthwise  dwconv3x3" in text
+    assert len(text.splitlines()) == len(report.layers) + 5
+
+
+def test_csv_has_layer_stage_and_total_rows():
+    report = count_costs(load_seed("hardnet85"), (97, 131))
+    rows = list(csv.DictReader(to_csv(report).splitlines()))
+    levels = [r["level"] for r in rows]
+    assert levels.count("layer") == len(report.layers)
+    assert levels.count("stage") == len(report.stages)
+    total = rows[-1]
+    assert total["level"] == "total" and total["in_shape"] == "3x97x131"
+    assert int(total["macs"]) == report.macs and int(total["cio"]) == report.cio
+    assert sum(int(r["cio"]) for r in rows if r["level"] == "layer") == report.cio
+
+
+@pytest.mark.slow
+def test_cli_prints_the_table_for_a_seed():
+    out = _profile("arch=hardnet68", "input_size=1024").stdout
+    assert out == format_table(count_costs(load_seed("hardnet68"), 1024)) + "\n"
+
+
+@pytest.mark.slow
+def test_cli_writes_json_and_csv_for_a_file_and_an_odd_size(tmp_path):
+    arch_file = save_arch(with_classes(load_seed("hardnet68ds"), 10), tmp_path / "mine.yaml")
+    report = count_costs(with_classes(load_seed("hardnet68ds"), 10), (97, 131))
+    out = _profile(f"arch={arch_file}", "input_size=[97,131]", f"out={tmp_path}/p/r.json").stdout
+    assert f"wrote {tmp_path}/p/r.json" in out
+    assert json.loads((tmp_path / "p" / "r.json").read_text()) == \
+        json.loads(json.dumps(report.to_dict()))
+    _profile("arch=hardnet39ds", "num_classes=10", "layers=true", f"out={tmp_path}/r.csv")
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert rows[-1]["name"] == "hardnet39ds"
+    assert int(rows[-1]["params"]) == count_costs(with_classes(load_seed("hardnet39ds"), 10)).params
+
+
+@pytest.mark.slow
+def test_cli_runs_from_any_directory_and_writes_nothing_else(tmp_path):
+    _profile("arch=hardnet85", cwd=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no Hydra outputs/ or logs

@@ -1,0 +1,162 @@
+"""W&B dashboards: a real offline run, read back from disk with W&B's own reader (`wandb leet inspect`)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hardsearch.arch.config import summarize_arch
+from hardsearch.core.errors import UserError
+from hardsearch.report.dashboard import resolve_mode
+from hardsearch.study.front import pareto_front
+
+from searching import run, small
+
+WANDB = str(Path(sys.executable).with_name("wandb"))
+
+
+def read_run(run_dir: Path) -> list[dict]:
+    """Every record of an offline run's transaction log, as W&B's reader prints them."""
+    out = subprocess.run([WANDB, "leet", "inspect", "--json", str(run_dir)], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def runs_of(study_dir: Path) -> list[Path]:
+    return sorted((study_dir / "wandb").glob("offline-run-*"))
+
+
+def history(records: list[dict]) -> list[dict]:
+    return [r["history"]["item"] for r in records if r["type"] == "history"]
+
+
+@pytest.mark.slow
+def test_offline_run_holds_every_trial_the_pareto_table_plots_and_artifact(tmp_path, capsys):
+    result = run(small(tmp_path, trials=6, logger="wandb"))
+    (run_dir,) = runs_of(result.study_dir)
+    records = read_run(run_dir)
+    (head,) = [r["run"] for r in records if r["type"] == "run"]
+    assert head["run_group"] == "harmonic" and head["project"] == "hardsearch"
+    assert {"hardsearch", "space:harmonic", "sampler:nsga2", "proxy:naswot"} <= set(head["tags"])
+    assert head["config"]["update"]["study"] == "harmonic"
+
+    rows = {row["trial"]: row for row in history(records) if "trial/state" in row}
+    trials = result.study.get_trials()
+    assert sorted(rows) == [t.number for t in trials]
+    for t in trials:
+        row = rows[t.number]
+        assert row["trial/state"] == "complete" and row["trial/seed"] == (t.user_attrs.get("seed") or "")
+        assert row["objective/proxy"] == pytest.approx(t.values[0])
+        assert (row["objective/macs"], row["objective/cio"]) == (t.values[1], t.values[2])
+        assert row["cost/params"] == t.user_attrs["params"] and row["cost/cio"] == t.user_attrs["cio"]
+        assert {k[len("param/"):]: v for k, v in row.items() if k.startswith("param/")} == \
+            pytest.approx(t.params)
+        done = [u for u in trials if u.number <= t.number]
+        assert row["front/size"] == len(pareto_front(done, ["maximize", "minimize", "minimize"]))
+
+    # The Pareto table: one row per front member, with the architecture summary column.
+    (report,) = [row for row in history(records) if "pareto/front._type" in row]
+    assert report["pareto/front._type"] == "table-file"
+    table = json.loads((run_dir / "files" / report["pareto/front.path"]).read_text())
+    columns = table["columns"]
+    assert columns[:5] == ["trial", "seed", "proxy", "macs", "cio"] and "architecture" in columns
+    by_trial = {row[0]: dict(zip(columns, row, strict=True)) for row in table["data"]}
+    front = pareto_front(trials, ["maximize", "minimize", "minimize"])
+    assert sorted(by_trial) == [t.number for t in front]
+    for t in front:
+        assert by_trial[t.number]["architecture"] == summarize_arch(t.user_attrs["arch"])
+        assert by_trial[t.number]["cost_cio"] == t.user_attrs["cio"]
+    for key, kind in (("plots/pareto", "image-file"), ("plots/hypervolume", "image-file"),
+                      ("plots/report", "html-file")):
+        assert report[f"{key}._type"] == kind and (run_dir / "files" / report[f"{key}.path"]).is_file()
+    curve = json.loads((run_dir / "files" / report["pareto/hypervolume_history.path"]).read_text())
+    assert [row[0] for row in curve["data"]] == [t.number for t in trials]
+    summary = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"]["update"])
+    assert summary["pareto/size"] == len(front) and summary["pareto/n_trials"] == 6
+
+    # The architecture files as an artifact, and a clean exit.
+    (artifact,) = [r["artifact"] for r in records if r["type"] == "artifact" and
+                   r["artifact"]["type"] == "architectures"]
+    assert artifact["name"] == "harmonic-pareto"
+    paths = {c["path"] for c in artifact["manifest"]["contents"]}
+    assert {f"archs/{p.name}" for p in (result.study_dir / "archs").glob("*.yaml")} | \
+        {"pareto.csv", "pareto.json", "report.md"} == paths and len(paths) == len(front) + 3
+    assert [r["exit"]["exit_code"] for r in records if r["type"] == "exit"] == [0]
+    assert "warning" not in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_every_worker_of_a_study_logs_into_its_group(tmp_path):
+    """Two search processes on one study (one after the other here): two runs, one group, all trials."""
+    run(small(tmp_path, trials=3, logger="wandb"))
+    result = run(small(tmp_path, trials=5, logger="wandb"))
+    first, second = (read_run(d) for d in runs_of(result.study_dir))
+    groups = {r["run"]["run_group"] for records in (first, second) for r in records if r["type"] == "run"}
+    assert groups == {"harmonic"}
+    numbers = [sorted(row["trial"] for row in history(records) if "trial/state" in row)
+               for records in (first, second)]
+    assert numbers == [[0, 1, 2], [3, 4]]
+
+
+def test_mode_comes_from_the_config_then_wandb_mode_then_offline():
+    assert resolve_mode({"mode": None}, {}) == "offline"
+    assert resolve_mode({"mode": None}, {"WANDB_MODE": "disabled"}) == "disabled"
+    assert resolve_mode({"mode": None}, {"WANDB_MODE": "dryrun"}) == "offline"
+    assert resolve_mode({"mode": "online"}, {"WANDB_MODE": "disabled"}) == "online"
+    with pytest.raises(UserError, match=r"WANDB_MODE: got 'sometimes'; allowed: offline, dryrun, online"):
+        resolve_mode({"mode": None}, {"WANDB_MODE": "sometimes"})
+
+
+@pytest.mark.parametrize("how", ["config", "environment"])
+def test_disabled_mode_writes_no_run(tmp_path, monkeypatch, how):
+    extra = ["logger.mode=disabled"] if how == "config" else []
+    if how == "environment":
+        monkeypatch.setenv("WANDB_MODE", "disabled")
+    result = run(small(tmp_path, *extra, trials=2, logger="wandb"))
+    assert len(result.study.get_trials()) == 2 and not (result.study_dir / "wandb").exists()
+
+
+def test_bad_logger_options_are_one_line_errors(tmp_path):
+    with pytest.raises(UserError, match=r"^conf/logger/wandb.yaml: logger.mode: got 'loud'; allowed: null "
+                                        r"\(WANDB_MODE, else offline\), offline, online, disabled$"):
+        run(small(tmp_path, "logger.mode=loud", logger="wandb"))
+    with pytest.raises(UserError, match=r"logger.tags: got 'x'; allowed: a list of names"):
+        run(small(tmp_path, "logger.tags=x", logger="wandb"))
+    assert not (tmp_path / "study").exists()  # refused before anything was created
+
+
+def test_search_goes_on_when_wandb_cannot_start(tmp_path, monkeypatch, capsys):
+    """Online without an account (a real W&B failure on this offline machine): one warning, a full search."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("NETRC", str(tmp_path / "home" / ".netrc"))
+    result = run(small(tmp_path, "logger.mode=online", trials=3, logger="wandb"))
+    assert len(result.study.get_trials()) == 3 and (result.study_dir / "report.html").is_file()
+    err = capsys.readouterr().err
+    assert "warning: W&B: could not start a online run (UsageError: No API key configured" in err
+    assert err.count("warning: W&B") == 1 and "the search goes on without W&B" in err
+
+
+def test_search_goes_on_when_wandb_fails_to_log(tmp_path, monkeypatch, capsys):
+    import wandb.sdk.wandb_run
+
+    calls = []
+
+    def broken_log(self, data, *args, **kwargs):
+        calls.append(data)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(wandb.sdk.wandb_run.Run, "log", broken_log)
+    result = run(small(tmp_path, trials=4, logger="wandb"))
+    assert len(result.study.get_trials()) == 4 and (result.study_dir / "pareto.csv").is_file()
+    assert len(calls) == 1  # after the first failure the logger stops trying
+    err = capsys.readouterr().err
+    assert err.count("warning: W&B: could not log trial 0 (OSError: disk full)") == 1
+    (run_dir,) = runs_of(result.study_dir)
+    assert [r["exit"]["exit_code"] for r in read_run(run_dir) if r["type"] == "exit"] == [1]
