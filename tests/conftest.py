@@ -57,3 +57,25 @@ def postgres():
         pytest.fail("PostgreSQL is not installed: ./dev.sh test installs it (apt-get install postgresql)")
     with PostgresServer() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def cifar10_folder(tmp_path_factory):
+    """Real CIFAR-10 images as an image folder, made from the sample the package ships (80 train and
+    20 test images per class, lossless PNG): ``train/<class>/NNNN.png`` and ``test/<class>/…``, the
+    layout of the full CIFAR-10 subset. Tests use it instead of anything outside the repository."""
+    import numpy as np
+    from PIL import Image
+
+    import hardsearch.accuracy.data as data_package
+
+    root = tmp_path_factory.mktemp("cifar10-folder")
+    with np.load(os.path.join(os.path.dirname(data_package.__file__), data_package.SAMPLE_FILE)) as sample:
+        classes = [str(c) for c in sample["classes"]]
+        for split in ("train", "test"):
+            images, labels = sample[f"{split}_x"], sample[f"{split}_y"]
+            for index, (image, label) in enumerate(zip(images, labels, strict=True)):
+                folder = root / split / classes[int(label)]
+                folder.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(image).save(folder / f"{index:05d}.png")
+    return root

@@ -26,11 +26,11 @@ def test_cost_model_benchmark_writes_its_json(tmp_path):
     assert row["speedup"] == row["fvcore_ms"] / row["analytic_ms"]
 
 
-def test_proxies_benchmark_writes_its_json(tmp_path):
+def test_proxies_benchmark_writes_its_json(tmp_path, cifar10_folder):
     out = tmp_path / "proxies.json"
     result = subprocess.run(
         [sys.executable, "benchmarks/proxies.py", "--archs", "hardnet39ds", "--reps", "1",
-         "--epoch-steps", "2", "--out", str(out)],
+         "--epoch-steps", "2", "--train-data", str(cifar10_folder), "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     data = json.loads(out.read_text())
@@ -40,9 +40,9 @@ def test_proxies_benchmark_writes_its_json(tmp_path):
     for cell in row["proxies"].values():
         assert cell["ratio_to_train_step"] == cell["seconds"] / row["train_step_s"]
     training = data["short_training"]
-    assert training["train_images"] == 10_000 and training["test_images"] == 2_000
+    assert training["train_images"] == 800 and training["test_images"] == 200  # the packaged sample's
     (train_row,) = training["rows"]
-    assert train_row["steps_timed"] == 2 and train_row["steps_per_epoch"] == 78
+    assert train_row["steps_timed"] == 2 and train_row["steps_per_epoch"] == 800 // training["batch_size"]
     assert train_row["epoch_seconds"] > train_row["eval_seconds"] > 0
 
 

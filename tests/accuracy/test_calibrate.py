@@ -1,4 +1,4 @@
-"""``python -m hardsearch.calibrate`` end to end on the CIFAR-10 subset, with a tiny budget."""
+"""``python -m hardsearch.calibrate`` end to end on real CIFAR-10 images (the packaged sample)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 from hardsearch.accuracy.calibrate import CalibrationReport, correlate, format_table
 from hardsearch.accuracy.proxies import PROXY_NAMES
-from hardsearch.core.paths import ROOT, cifar10_subset
+from hardsearch.core.paths import ROOT
 
 
 def calibrate(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
@@ -19,17 +19,9 @@ def calibrate(*args: str, timeout: int = 600) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def subset():
-    path = cifar10_subset()
-    if not path.is_dir():
-        pytest.fail(f"the CIFAR-10 subset is missing at {path}; put ../shared/data/cifar10-subset beside the "
-                    "repository or set HARDSEARCH_CIFAR10_SUBSET")
-    return path
-
-
 @pytest.mark.slow
-def test_calibrate_end_to_end_and_resume(tmp_path, subset):
+def test_calibrate_end_to_end_and_resume(tmp_path, cifar10_folder):
+    subset = cifar10_folder  # real CIFAR-10 images the repository ships
     out = tmp_path / "cal"
     args = ["+space=harmonic_ds", "n=4", "seed=1", "data=imagefolder", f"root={subset}", "train.steps=2",
             "train.batch_size=32", f"out={out}"]

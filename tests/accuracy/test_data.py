@@ -33,7 +33,7 @@ from hardsearch.accuracy.data import (
 from hardsearch.accuracy.data import _cifar10 as cifar_mod
 from hardsearch.accuracy.data.build_sample import TEST_PER_CLASS, TRAIN_PER_CLASS, build_sample, main
 from hardsearch.core.errors import UserError
-from hardsearch.core.paths import ROOT, cifar10_subset
+from hardsearch.core.paths import ROOT
 
 SAMPLE_PATH = Path(data_mod.__file__).parent / data_mod.SAMPLE_FILE
 
@@ -45,13 +45,6 @@ def one_line(excinfo: pytest.ExceptionInfo, *parts: str) -> str:
     for part in parts:
         assert part in message, f"{part!r} not in {message!r}"
     return message
-
-
-def subset_or_skip() -> Path:
-    path = cifar10_subset()
-    if not (path / "train").is_dir():
-        pytest.skip(f"the shared CIFAR-10 subset is missing at {path} (set HARDSEARCH_CIFAR10_SUBSET)")
-    return path
 
 
 # --- the packaged sample ------------------------------------------------------------------------
@@ -118,8 +111,8 @@ def test_sample_upsampled(sample):
     assert small.test_x.shape == (len(sample.test_y), 3, 16, 16)
 
 
-def test_rebuild_sample_is_identical(tmp_path):
-    source = subset_or_skip()
+def test_rebuild_sample_is_identical(tmp_path, cifar10_folder):
+    source = cifar10_folder
     out = build_sample(source, tmp_path / "sample.npz")
     with np.load(out) as new, np.load(SAMPLE_PATH) as packaged:
         keys = ["classes", "test_x", "test_y", "train_x", "train_y"]
@@ -130,8 +123,8 @@ def test_rebuild_sample_is_identical(tmp_path):
         assert packaged["train_x"].shape == (10 * TRAIN_PER_CLASS, 32, 32, 3)
 
 
-def test_build_sample_command_line(tmp_path, capsys):
-    source = subset_or_skip()
+def test_build_sample_command_line(tmp_path, capsys, cifar10_folder):
+    source = cifar10_folder
     main(["--source", str(source), "--train-per-class", "2", "--test-per-class", "1",
           "--out", str(tmp_path / "tiny.npz")])
     assert "wrote" in capsys.readouterr().out
@@ -145,8 +138,8 @@ def test_build_sample_command_line(tmp_path, capsys):
     assert not (tmp_path / "x.npz").exists()
 
 
-def test_build_sample_too_many_per_class(tmp_path):
-    source = subset_or_skip()
+def test_build_sample_too_many_per_class(tmp_path, cifar10_folder):
+    source = cifar10_folder
     with pytest.raises(UserError) as excinfo:
         build_sample(source, tmp_path / "x.npz", test_per_class=100_000)
     one_line(excinfo, "--test-per-class", "100000", "allowed: at most")
@@ -514,19 +507,17 @@ def test_imagefolder_bad_roots(tmp_path, case):
     one_line(excinfo, "data.root", str(root), expected, "allowed:")
 
 
-@pytest.mark.slow
-def test_imagefolder_real_subset(sample):
-    source = subset_or_skip()
-    data = load_data("imagefolder", root=source)
+def test_imagefolder_reads_real_images_exactly(sample, cifar10_folder):
+    """The packaged sample written as a train/test folder of PNGs reads back pixel for pixel."""
+    data = load_data("imagefolder", root=cifar10_folder)
     assert data.classes == CIFAR10_CLASSES
-    assert data.train_x.shape == (10_000, 3, 32, 32) and data.test_x.shape == (2_000, 3, 32, 32)
-    assert data.train_y.bincount().tolist() == [1000] * 10 and data.test_y.bincount().tolist() == [200] * 10
-    # the packaged sample is the first images of each class of this folder
+    n_train, n_test = 10 * TRAIN_PER_CLASS, 10 * TEST_PER_CLASS
+    assert data.train_x.shape == (n_train, 3, 32, 32) and data.test_x.shape == (n_test, 3, 32, 32)
+    assert data.train_y.bincount().tolist() == [TRAIN_PER_CLASS] * 10
+    assert data.test_y.bincount().tolist() == [TEST_PER_CLASS] * 10
     for c in range(10):
-        first_train = data.train_x[1000 * c:1000 * c + TRAIN_PER_CLASS]
-        first_test = data.test_x[200 * c:200 * c + TEST_PER_CLASS]
-        assert torch.equal(first_train, sample.train_x[sample.train_y == c])
-        assert torch.equal(first_test, sample.test_x[sample.test_y == c])
+        assert torch.equal(data.train_x[data.train_y == c], sample.train_x[sample.train_y == c])
+        assert torch.equal(data.test_x[data.test_y == c], sample.test_x[sample.test_y == c])
 
 
 # --- noise, normalise, proxy batches --------------------------------------------------------------
