@@ -76,7 +76,10 @@ case "$cmd" in
     "$PY" benchmarks/distributed.py
     ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
-    [ "$cmd" = help ] || exit 2
+    sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p;}' "$0"  # the comment lines at the top: the usage
+    if [ "$cmd" != help ]; then
+      echo "dev.sh: error: unknown command '$cmd'; allowed: run, test, bench, setup, help" >&2
+      exit 2
+    fi
     ;;
 esac

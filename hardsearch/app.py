@@ -9,20 +9,22 @@ the study and runs only the trials still missing to reach ``budget.n_trials``.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Callable, Mapping
 
 from optuna.trial import TrialState
 
 from hardsearch.arch.space import SearchSpace
 from hardsearch.core.cli import hydra_main
-from hardsearch.report.console import format_front
+from hardsearch.core.signals import deferred, exit_code, interruptible
+from hardsearch.report.console import format_front, format_recommendation
 from hardsearch.report.dashboard import check_options, resolve_mode, start_dashboard
 from hardsearch.report.writer import report_study
 from hardsearch.search.options import parse_options
 from hardsearch.search.run import FINISHED, OpenSearch, SearchResult, open_search, run_trials
 from hardsearch.search.worker import counts_toward_budget
 from hardsearch.study.front import pareto_front
-from hardsearch.study.storage import redact
+from hardsearch.study.storage import read_trials, redact
 
 __all__ = ["run_search", "search", "main"]
 
@@ -60,7 +62,7 @@ def _finish(opened: OpenSearch, objectives: list[str], *, dashboard: Any, ran: i
             out: Callable[[str], None]) -> SearchResult:
     """The closing summary, the front, the report files, and the report in W&B."""
     study, study_dir = opened.study, opened.study_dir
-    trials = study.get_trials(deepcopy=False)
+    trials = read_trials(study)  # the whole study, or one line naming the storage fault
     front = pareto_front(trials, opened.directions)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in FINISHED}
     infeasible = sum("infeasible" in t.user_attrs for t in trials)
@@ -70,7 +72,11 @@ def _finish(opened: OpenSearch, objectives: list[str], *, dashboard: Any, ran: i
         + (f" ({lost} lost with a dead or interrupted worker, and run again)" if lost else "")
         + f". Pareto front ({len(front)}):")
     out(format_front(front, objectives))
-    summary, written = report_study(study, study_dir)
+    with deferred():  # a second Ctrl-C waits until the report files are whole, then ends the run
+        summary, written = report_study(study, study_dir)
+    recommendation = format_recommendation(summary)
+    if recommendation:
+        out("\n" + "\n".join(recommendation))
     out(f"\nhypervolume {summary.hypervolume_front:.4f} (seeds alone {summary.hypervolume_seeds:.4f}); "
         f"wrote {', '.join(str(p) for p in written)} and {len(summary.front)} architectures in "
         f"{study_dir / 'archs'}")
@@ -99,10 +105,21 @@ def _run_tags(options: Mapping[str, Any], space: SearchSpace) -> list[str]:
 
 
 def search(options: Mapping[str, Any]) -> None:
-    """The command's task (Hydra hands over the composed config as a plain dict)."""
-    result = run_search(options)
+    """The command's task (Hydra hands over the composed config as a plain dict).
+
+    Ctrl-C and SIGTERM end the trials; the summary and report are still written (exit 130 or
+    143). Interrupted again during that wrap-up, it stops with one line, and the report files
+    are either the previous ones or whole new ones.
+    """
+    try:
+        with interruptible():
+            result = run_search(options)
+    except KeyboardInterrupt:
+        print("hardsearch: interrupted: finished trials are kept and the report files are whole (the "
+              "previous or the new ones); re-run the same command to resume", file=sys.stderr)
+        raise SystemExit(exit_code()) from None
     if result.interrupted:
-        raise SystemExit(130)
+        raise SystemExit(exit_code())
 
 
 def main() -> None:

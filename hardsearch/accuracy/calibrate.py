@@ -282,6 +282,10 @@ def calibrate(options: Mapping[str, Any]) -> CalibrationReport:
     if not isinstance(options.get("include_seeds"), bool):
         raise UserError(f"conf/calibrate.yaml: include_seeds: got {options.get('include_seeds')!r}; "
                         "allowed: true or false")
+    total = n + (len(space.seeds) if options["include_seeds"] else 0)
+    if total < 3:  # checked before any training, not after it
+        raise UserError(f"conf/calibrate.yaml: n: got {n}; allowed: at least 3 architectures in all (rank "
+                        f"correlations need 3; include_seeds={str(options['include_seeds']).lower()})")
     train = train_settings(options["train"], source="train")
     data_options = dict(options["data"])
     if data_options.get("root") is None and options.get("root") is not None:

@@ -37,8 +37,8 @@ from hardsearch.arch.model import build_model
 from hardsearch.arch.space import seed_archs
 from hardsearch.core.errors import UserError
 
-__all__ = ["PROXY_CHOICES", "ProxyResult", "ZeroCostScorer", "AccuracyProxy", "create_proxy",
-           "reference_archs"]
+__all__ = ["PROXY_CHOICES", "ProxyResult", "ZeroCostScorer", "AccuracyProxy", "ProxyOptions",
+           "check_proxy_options", "create_proxy", "reference_archs"]
 
 PROXY_CHOICES = ("ensemble", "train") + PROXY_NAMES
 DEFAULT_MEMBERS = ("naswot", "synflow", "jacob_cov")
@@ -118,37 +118,53 @@ def reference_archs(space: Any, *, random: int, seed: int) -> list[ArchConfig]:
     return seed_archs(space) + space.sample(random, seed=seed)
 
 
-def create_proxy(options: Mapping[str, Any], *, data: ImageData, space: Any = None, study: Any = None,
-                 data_options: Mapping[str, Any] | None = None,
-                 progress: Callable[[int, int, str], None] | None = None) -> AccuracyProxy:
-    """The proxy the ``proxy`` config group asks for (validated; one-line errors).
+class ProxyOptions(NamedTuple):
+    """The ``proxy`` config group, checked (plain data); see :func:`check_proxy_options`."""
 
-    For ``ensemble`` the calibration comes from ``study`` if it holds one; otherwise the
-    reference sample of ``space`` is scored (``progress(i, n, name)`` after each) and the
-    result stored in ``study``.
+    name: str
+    seed: int
+    batch_size: int
+    train: TrainSettings | None = None
+    early_stop: dict[str, Any] | None = None
+    members: tuple[str, ...] = ()
+    weights: tuple[float, ...] = ()
+    reference: int = 0
+    reference_seed: int = 0
+
+
+def check_proxy_options(options: Mapping[str, Any], data_options: Mapping[str, Any] | None = None, *,
+                        space: Any = None) -> ProxyOptions:
+    """Check the ``proxy`` group (and the batch it scores) before anything is built or stored.
+
+    One-line errors name the key and what is allowed. For ``ensemble`` with a ``space``, the
+    reference sample (the space's seeds plus ``reference`` random members) must hold at least 3
+    architectures.
     """
     options = dict(options)
     name = options.get("name")
     if name not in PROXY_CHOICES:
         raise UserError(f"proxy.name: got {name!r}; allowed: {', '.join(PROXY_CHOICES)}")
-    data_options = dict(data_options or {})
-    batch_size = data_options.get("batch_size", 64)
+    batch_size = dict(data_options or {}).get("batch_size", 64)
     if name == "train":
         early = options.get("early_stop")
         if early is not None:
             early = _early_stop(early)
-        return AccuracyProxy(name, data=data, train=train_settings(options), early_stop=early)
+        return ProxyOptions(name, 0, batch_size, train=train_settings(options), early_stop=early)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise UserError(f"data.batch_size: got {batch_size!r}; allowed: an integer >= 2 (proxy={name} scores "
+                        "one batch, and every zero-cost proxy needs at least 2 images)")
     seed = _int(options, "seed", 0)
     _known(options, ("name", "seed") + (("members", "weights", "reference", "reference_seed")
                                         if name == "ensemble" else ()))
-    scorer = ZeroCostScorer(data, batch_size=batch_size, seed=seed)
     if name != "ensemble":
-        return AccuracyProxy(name, scorer=scorer)
-    members = options.get("members") or list(DEFAULT_MEMBERS)
+        return ProxyOptions(name, seed, batch_size)
+    members = options.get("members")
+    if members is None:
+        members = list(DEFAULT_MEMBERS)
     if not isinstance(members, (list, tuple)) or not members or any(m not in ZERO_COST + ("params", "macs")
                                                                     for m in members):
         raise UserError(f"proxy.members: got {members!r}; allowed: a non-empty list of "
-                        + ", ".join(PROXY_NAMES))
+                        + ", ".join(PROXY_NAMES) + f" (null: {', '.join(DEFAULT_MEMBERS)})")
     if len(set(members)) != len(members):
         raise UserError(f"proxy.members: got {members!r}; allowed: each proxy at most once")
     weights = options.get("weights")
@@ -161,6 +177,32 @@ def create_proxy(options: Mapping[str, Any], *, data: ImageData, space: Any = No
                         "not all zero (one per member)")
     reference = _int(options, "reference", 32, minimum=0)
     reference_seed = _int(options, "reference_seed", 0)
+    if space is not None and len(space.seeds) + reference < 3:
+        raise UserError(f"proxy.reference: got {reference}; allowed: enough random members for at least "
+                        f"3 reference architectures (the space has {len(space.seeds)} seeds)")
+    return ProxyOptions(name, seed, batch_size, members=tuple(members),
+                        weights=tuple(float(w) for w in weights), reference=reference,
+                        reference_seed=reference_seed)
+
+
+def create_proxy(options: Mapping[str, Any], *, data: ImageData, space: Any = None, study: Any = None,
+                 data_options: Mapping[str, Any] | None = None,
+                 progress: Callable[[int, int, str], None] | None = None) -> AccuracyProxy:
+    """The proxy the ``proxy`` config group asks for (validated by :func:`check_proxy_options`).
+
+    For ``ensemble`` the calibration comes from ``study`` if it holds one; otherwise the
+    reference sample of ``space`` is scored (``progress(i, n, name)`` after each) and the
+    result stored in ``study``.
+    """
+    checked = check_proxy_options(options, data_options, space=space)
+    name, batch_size, seed = checked.name, checked.batch_size, checked.seed
+    if name == "train":
+        return AccuracyProxy(name, data=data, train=checked.train, early_stop=checked.early_stop)
+    scorer = ZeroCostScorer(data, batch_size=batch_size, seed=seed)
+    if name != "ensemble":
+        return AccuracyProxy(name, scorer=scorer)
+    members, weights = list(checked.members), list(checked.weights)
+    reference, reference_seed = checked.reference, checked.reference_seed
     settings = {
         "members": list(members), "weights": [float(w) for w in weights], "seed": seed,
         "reference": reference, "reference_seed": reference_seed, "batch_size": batch_size,

@@ -120,6 +120,20 @@ def _check_options(*, arch: Any, num_classes: Any, layers: Any, out: Any) -> Non
         raise UserError(f"out: got {out!r}; allowed: null or a path ending in .csv or .json")
 
 
+#: Sanity bounds: the largest published HarDNet has 85 layers in its blocks and 9 GMACs at 224².
+MAX_LAYERS = 2000
+MAX_MACS = 1e13
+
+
+def check_bounds(config: Any, source: str) -> None:
+    """Refuse an architecture whose blocks hold more than :data:`MAX_LAYERS` layers in all."""
+    depths = [stage.depth for stage in config.stages]
+    if sum(depths) > MAX_LAYERS:
+        deepest = max(range(len(depths)), key=depths.__getitem__)
+        raise UserError(f"{source}: stages[{deepest}].depth: got {depths[deepest]} ({sum(depths)} layers in "
+                        f"all); allowed: at most {MAX_LAYERS} layers in all (HarDNet-85 has 85)")
+
+
 def profile(*, arch: str, input_size: Any = 224, num_classes: int | None = None,
             layers: bool = False, out: str | None = None) -> CostReport:
     """Count the costs of ``arch``, print the table, optionally write it; returns the report."""
@@ -129,8 +143,12 @@ def profile(*, arch: str, input_size: Any = 224, num_classes: int | None = None,
     config = resolve_arch(arch)
     if num_classes is not None:
         config = with_classes(config, num_classes)
+    check_bounds(config, arch)
     report = count_costs(config, normalize_input_size(input_size))
     print(format_table(report, layers=layers))
+    if report.macs > MAX_MACS:
+        print(f"hardsearch.profile: warning: {report.macs:.3g} MACs per image, beyond any network one could "
+              f"run (over {MAX_MACS:.0e}); check the architecture and input_size", file=sys.stderr)
     if out:
         print(f"wrote {write_report(report, out)}")
     return report

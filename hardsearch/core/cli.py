@@ -7,6 +7,7 @@ become one line on stderr (``prog: error: …``) and exit status 2, never a trac
 from __future__ import annotations
 
 import sys
+import traceback
 from typing import Any, Callable, TypeVar
 
 import yaml
@@ -14,10 +15,11 @@ import yaml
 from hardsearch.core._search_path import SpacesSearchPath
 from hardsearch.core.errors import UserError, first_line
 from hardsearch.core.paths import CONF_DIR, SEARCH_SPACES_DIR
+from hardsearch.core.secrets import hide_passwords, redact, restore_passwords
 
 T = TypeVar("T")
 
-__all__ = ["run_user_errors", "check_overrides", "hydra_main", "register_search_path"]
+__all__ = ["run_user_errors", "check_overrides", "hydra_main", "register_search_path", "report_crash"]
 
 
 def register_search_path() -> None:
@@ -37,10 +39,10 @@ def run_user_errors(prog: str, fn: Callable[[], T]) -> T:
     try:
         return fn()
     except UserError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {redact(str(exc))}", file=sys.stderr)
         raise SystemExit(2) from None
     except yaml.YAMLError as exc:
-        print(f"{prog}: error: {yaml_error_line(exc)}", file=sys.stderr)
+        print(f"{prog}: error: {redact(yaml_error_line(exc))}", file=sys.stderr)
         raise SystemExit(2) from None
 
 
@@ -143,19 +145,36 @@ def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any
     """Run ``task`` on the composed config (as a plain dict) under ``@hydra.main``.
 
     The command line is checked first (see :func:`check_overrides`) unless it holds Hydra
-    flags such as ``--help`` or ``--cfg``, which Hydra answers itself.
+    flags such as ``--help`` or ``--cfg``, which Hydra answers itself. A database password in
+    it is swapped for a placeholder before Hydra reads it (:mod:`hardsearch.core.secrets`): Hydra
+    echoes and writes the placeholder; ``task`` gets the password. A crash (an exception that is
+    not a user error) prints its traceback and one line, passwords redacted, and exits 1.
     """
     import hydra
     from omegaconf import DictConfig, OmegaConf
 
     register_search_path()
-    args = sys.argv[1:]
+    args = run_user_errors(prog, lambda: hide_passwords(sys.argv[1:]))
+    sys.argv[1:] = args  # what Hydra parses, echoes and saves, and W&B records
     if not any(a.startswith("-") for a in args):
         run_user_errors(prog, lambda: check_overrides(config_name, args))
 
     @hydra.main(config_path=str(CONF_DIR), config_name=config_name, version_base="1.3")
     def main(cfg: DictConfig) -> None:
-        options = OmegaConf.to_container(cfg, resolve=True)
-        run_user_errors(prog, lambda: task(options))
+        try:
+            options = restore_passwords(OmegaConf.to_container(cfg, resolve=True))
+            run_user_errors(prog, lambda: task(options))
+        except Exception as exc:  # noqa: BLE001 - reported here, not by Hydra, which would echo the URL
+            report_crash(prog, exc)
 
     main()
+
+
+def report_crash(prog: str, exc: BaseException) -> None:
+    """The traceback of an unexpected exception and a last line ``prog: error: crashed with …``,
+    every password redacted (Hydra's own report quotes the command line); exits 1."""
+    sys.stdout.flush()
+    sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+    print(f"{prog}: error: crashed with {type(exc).__name__}: {redact(first_line(exc))}; the traceback "
+          "above shows where", file=sys.stderr)
+    raise SystemExit(1)

@@ -1,9 +1,10 @@
 """``python -m hardsearch.report study=NAME [storage.url=URL] [dir=DIR]``: (re)write a study's report.
 
 Into the study's folder: ``pareto.csv`` and ``pareto.json`` (every Pareto-optimal trial with its
-parameters, objectives, costs and exported architecture file), ``report.md`` (the front, how the
-found architectures beat each seed, and the hypervolume of the front and of the seeds alone),
-the PNG plots and ``report.html``.
+parameters, objectives, costs and exported architecture file), ``report.md`` (what the proxy is,
+which member to pick, the front, how the found architectures beat each seed, and the hypervolume
+of the front and of the seeds alone), the PNG plots and ``report.html``; the front's
+architectures in ``archs/``, whose files of trials no longer on the front are removed.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Pareto front as a console table (the search's closing summary)."""
+"""The Pareto front as a console table, and which member to pick (the search's closing summary)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from typing import Sequence
 from optuna.trial import FrozenTrial
 
 from hardsearch.arch.config import summarize_arch
+from hardsearch.report.pareto import ParetoReport
 from hardsearch.study.objectives import format_objective
 
-__all__ = ["format_front"]
+__all__ = ["format_front", "format_recommendation"]
 
 
 def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str]) -> str:
@@ -24,3 +25,25 @@ def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str]) -> str
                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()
              for r in [head, *rows]]
     return "\n".join(lines)
+
+
+def format_recommendation(report: ParetoReport) -> list[str]:
+    """One or two lines: the knee of the front, and what to take instead of each seed."""
+    if report.knee is None:
+        return []
+    lines = [f"balanced choice: trial {report.knee['trial']} (the knee: the member closest to the best value "
+             "of every objective at once; see 'Which one to pick' in report.md)"]
+    picks = {p["seed_trial"]: p for p in report.seed_picks}
+    instead = []
+    for s in report.seeds:
+        pick = picks.get(s.trial)
+        if pick is None:
+            instead.append(f"{s.seed}: not dominated")
+        elif pick["margin"] > 0:
+            instead.append(f"{s.seed} -> trial {pick['trial']} (better everywhere by >= "
+                           f"{100 * pick['margin']:.1f} % of each objective's range)")
+        else:
+            instead.append(f"{s.seed} -> trial {pick['trial']} (dominates it)")
+    if instead:
+        lines.append("instead of a seed: " + "; ".join(instead))
+    return lines

@@ -37,6 +37,8 @@ __all__ = ["MODES", "KEYS", "resolve_mode", "check_options", "WandbDashboard", "
 MODES = ("offline", "online", "disabled")
 _ENV_MODES = {"offline": "offline", "dryrun": "offline", "online": "online", "run": "online",
               "disabled": "disabled"}
+#: Seconds an online run may take to start before the search goes on without W&B.
+ONLINE_INIT_TIMEOUT = 30
 #: The keys of ``conf/logger/wandb.yaml``.
 KEYS = ("name", "progress_bar", "mode", "project", "entity", "group", "tags")
 
@@ -216,13 +218,18 @@ def start_dashboard(logger: Mapping[str, Any], *, study: str, study_dir: Path, o
         import wandb
 
         study_dir.mkdir(parents=True, exist_ok=True)
+        if mode == "online":  # without a network W&B keeps trying until init_timeout: say so first
+            print(f"W&B: connecting (online mode; gives up after {ONLINE_INIT_TIMEOUT} s without a network; "
+                  f"logger.mode=offline or WANDB_MODE=offline logs into {study_dir / 'wandb'} instead) ...",
+                  flush=True)
         with _argv_redacted():  # W&B records the command line; a storage password stays out of it
             run = wandb.init(
                 project=logger.get("project") or "hardsearch", entity=logger.get("entity"),
                 group=logger.get("group") or study, job_type="search", name=f"{study}@{worker}",
                 tags=list(dict.fromkeys([*tags, *(logger.get("tags") or [])])), mode=mode, dir=str(study_dir),
                 config={**config, "worker": worker}, reinit="create_new",
-                settings=wandb.Settings(console="off", silent=True, init_timeout=60))
+                settings=wandb.Settings(console="off", silent=True,
+                                        init_timeout=ONLINE_INIT_TIMEOUT if mode == "online" else 60))
         run.define_metric("trial")
         for prefix in ("trial", "objective", "cost", "param", "front", "plots", "pareto"):
             run.define_metric(f"{prefix}/*", step_metric="trial")
@@ -230,6 +237,6 @@ def start_dashboard(logger: Mapping[str, Any], *, study: str, study_dir: Path, o
         for name in COSTS:
             run.define_metric(f"objective/{name}", summary="min")
     except Exception as exc:  # noqa: BLE001 - W&B must never stop the search
-        warn(f"could not start a {mode} run ({exc.__class__.__name__}: {first_line(exc)})")
+        warn(f"could not start an {mode} run ({exc.__class__.__name__}: {first_line(exc)})")
         return None
     return WandbDashboard(run, objectives, front_size=front_size, warn=warn)

@@ -9,12 +9,17 @@ space's input size, and the architecture's content hash. ``build_model`` builds 
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from hardsearch.arch.checkpoint import load_in_order
@@ -23,7 +28,7 @@ from hardsearch.arch.model import build_model
 from hardsearch.core.cli import hydra_main
 from hardsearch.core.errors import UserError
 from hardsearch.core.files import atomic_path
-from hardsearch.study.storage import load_study
+from hardsearch.study.storage import load_study, read_trials
 
 __all__ = ["trial_arch", "export_trial", "export_front", "export", "export_model", "FORMATS"]
 
@@ -60,9 +65,18 @@ def export_trial(trial: FrozenTrial, path: str | Path, *, study: str, objectives
     return save_arch(trial_arch(trial, study=study, objectives=objectives, input_size=input_size), path)
 
 
+#: The names :func:`export_front` gives its files (``python -m hardsearch.export`` writes ``trial<N>.yaml``).
+FRONT_FILE = re.compile(r"trial(\d{4,})_.+\.yaml")
+
+
 def export_front(front: Sequence[FrozenTrial], folder: Path, *, study: str, objectives: Sequence[str],
                  input_size: Sequence[int]) -> dict[int, str]:
-    """Every front member as ``folder/trial<N>_<name>.yaml``; returns trial number -> ``archs/…`` path."""
+    """Every front member as ``folder/trial<N>_<name>.yaml``; returns trial number -> ``archs/…`` path.
+
+    Files an earlier export of the front wrote for trials no longer on it (after a resume) are
+    removed: only names of that pattern whose ``metadata`` names this study and that trial, so
+    other files in ``folder`` (yours, and ``python -m hardsearch.export``'s) stay.
+    """
     out = {}
     for trial in front:
         if not trial.user_attrs.get("arch"):
@@ -70,7 +84,22 @@ def export_front(front: Sequence[FrozenTrial], folder: Path, *, study: str, obje
         arch = trial_arch(trial, study=study, objectives=objectives, input_size=input_size)
         path = save_arch(arch, folder / f"trial{trial.number:04d}_{arch.name}.yaml")
         out[trial.number] = f"{folder.name}/{path.name}"  # relative to the study's folder
+    written = {Path(name).name for name in out.values()}
+    for path in sorted(folder.glob("trial*_*.yaml")) if folder.is_dir() else []:
+        match = FRONT_FILE.fullmatch(path.name)
+        if match and path.name not in written and _exported_by_us(path, study, int(match.group(1))):
+            path.unlink(missing_ok=True)
     return out
+
+
+def _exported_by_us(path: Path, study: str, number: int) -> bool:
+    """Whether ``path`` is the exported architecture of trial ``number`` of ``study``, by its metadata."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    return isinstance(metadata, dict) and metadata.get("study") == study and metadata.get("trial") == number
 
 
 def export_model(arch: ArchConfig, path: str | Path, *, fmt: str, input_size: Sequence[int],
@@ -112,10 +141,14 @@ def export_model(arch: ArchConfig, path: str | Path, *, fmt: str, input_size: Se
             for logger in quiet:
                 logger.setLevel(logging.ERROR)
             try:
-                program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"],
-                                            output_names=["logits"],
-                                            dynamic_shapes=({0: torch.export.Dim("batch")},))
-                program.save(str(tmp))
+                # torch.onnx prints "[torch.onnx] ..." progress (verbose=False stops it) and torch warns
+                # of its own deprecations: hardsearch's line is the only one the user needs.
+                with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                    warnings.simplefilter("ignore")
+                    program = torch.onnx.export(model, (example,), dynamo=True, verbose=False,
+                                                input_names=["input"], output_names=["logits"],
+                                                dynamic_shapes=({0: torch.export.Dim("batch")},))
+                    program.save(str(tmp))
             finally:
                 for logger, level in zip(quiet, levels, strict=True):
                     logger.setLevel(level)
@@ -130,7 +163,7 @@ def export(options: Mapping[str, Any]) -> Path:
     """The command: export trial ``trial`` of ``study`` to ``out`` (default the study's archs/)."""
     study, folder = load_study(options)
     number = options.get("trial")
-    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    trials = {t.number: t for t in read_trials(study)}  # read whole, or one line naming the fault
     if isinstance(number, bool) or not isinstance(number, int) or number not in trials:
         raise UserError(f"trial: got {number!r}; allowed: a trial number of study {study.study_name} "
                         f"(0..{max(trials) if trials else -1})")

@@ -4,7 +4,8 @@ A renderer of :class:`hardsearch.report.pareto.ParetoReport`, like :mod:`hardsea
 the front in every pair of objectives (dominated trials faint, seeds as labelled red stars) and
 the hypervolume over trials, with plotly.js embedded in the page, so it opens offline, from a
 file, anywhere. Hovering a point shows the trial, its objectives, its costs and its
-architecture summary.
+architecture summary. Above the plots: what the proxy is and which member to pick; below them,
+every found architecture that dominates each seed, with its gains.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 from hardsearch.core.files import write_text_atomic
 from hardsearch.report.pareto import ParetoReport
-from hardsearch.report.plots import AXIS_LABELS
+from hardsearch.report.plots import AXIS_LABELS, axis_title
+from hardsearch.report.text import format_gain, pick_sentences, proxy_sentence
 from hardsearch.study.objectives import format_objective
 
 __all__ = ["write_html", "to_html", "hover_text"]
@@ -60,8 +62,8 @@ def _pareto_figure(report: ParetoReport) -> Any:
                 textfont=dict(color=_SEED, size=11), marker=marker, name=name, legendgroup=name,
                 showlegend=i == 0, hovertext=[hover_text(p, report.objectives) for p in points],
                 hoverinfo="text", cliponaxis=False), row=row, col=col)
-        fig.update_xaxes(title_text=AXIS_LABELS[x][0], row=row, col=col)
-        fig.update_yaxes(title_text=AXIS_LABELS[y][0], row=row, col=col)
+        fig.update_xaxes(title_text=axis_title(report, x, "<br>"), row=row, col=col)
+        fig.update_yaxes(title_text=axis_title(report, y, "<br>"), row=row, col=col)
     fig.update_layout(height=430 * rows, template="plotly_white", hovermode="closest",
                       title=f"the front in every pair of objectives ({report.n_feasible} feasible trials, "
                             f"{len(report.front)} on the front)",
@@ -99,16 +101,28 @@ def _front_table(report: ParetoReport) -> str:
 
 
 def _seed_list(report: ParetoReport) -> str:
+    """Each seed, and every found architecture that dominates it with its gain on each objective."""
+    picks = {p["seed_trial"]: p["trial"] for p in report.seed_picks}
     items = []
     for s in report.seeds:
+        head = f"<b>{html.escape(s.seed)}</b> (trial {s.trial}: " + html.escape(", ".join(
+            f"{o} {format_objective(o, v)}" for o, v in zip(report.objectives, s.values, strict=True))) + ")"
         if not s.dominated_by:
             text = "not dominated by any found architecture" + (" (on the front)" if s.on_front else "")
-        else:
-            best = ", ".join(f"trial {d['trial']}" for d in s.dominated_by[:8])
-            more = f" and {len(s.dominated_by) - 8} more" if len(s.dominated_by) > 8 else ""
-            text = f"dominated by {len(s.dominated_by)} found architecture(s): {best}{more}"
-        items.append(f"<li><b>{html.escape(s.seed)}</b> (trial {s.trial}): {html.escape(text)}</li>")
+            items.append(f"<li>{head}: {html.escape(text)}</li>")
+            continue
+        rows = []
+        for d in s.dominated_by:
+            gains = ", ".join(f"{o} {format_gain(o, g)}" for o, g in d["gains"].items())
+            mark = " <b>(widest margin)</b>" if picks.get(s.trial) == d["trial"] else ""
+            rows.append(f"<li>trial {d['trial']}: {html.escape(gains)}{mark}</li>")
+        items.append(f"<li>{head}: dominated by {len(s.dominated_by)} found architecture(s) (proxy: "
+                     f"difference; costs: relative change):<ul class=\"gains\">{''.join(rows)}</ul></li>")
     return "<ul>" + "".join(items) + "</ul>"
+
+
+def _picks(report: ParetoReport) -> str:
+    return "<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in pick_sentences(report)) + "</ul>"
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}
@@ -137,6 +151,8 @@ def to_html(report: ParetoReport) -> str:
 front. Hypervolume of the front <b>{report.hypervolume_front:.4f}</b>, of the seeds alone
 <b>{report.hypervolume_seeds:.4f}</b> (objectives normalised to [0, 1] over the feasible trials, reference
 point 1.1 in every dimension: {html.escape(reference)}). Hover a point for its architecture.</p>
+<p>{html.escape(proxy_sentence(report))}</p>
+<h2>Which one to pick</h2>{_picks(report)}
 {pareto}
 {volume}
 <h2>Seeds</h2>{_seed_list(report)}

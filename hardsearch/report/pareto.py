@@ -3,8 +3,20 @@
 Hypervolume is computed on normalised objectives, all turned into minimisation: each objective
 is scaled to [0, 1] by its minimum and maximum over the study's feasible complete trials, and
 the reference point is 1.1 in every normalised dimension (10 % beyond the worst value seen).
-The report states the reference point in the objectives' own units too. Renderers
-(:mod:`~hardsearch.report.text`, :mod:`~hardsearch.report.plots`, :mod:`~hardsearch.report.html`,
+The report states the reference point in the objectives' own units too.
+
+It also says which member to pick, in the same normalisation (every objective scaled to [0, 1]
+over the feasible trials, 0 = the best value seen):
+
+- the **knee**: the front member closest (Euclidean distance) to the ideal point, the point
+  that has the best value seen of every objective at once (0 in every normalised dimension);
+- for each seed a found member dominates, the one that dominates it by the **widest margin**:
+  its gain on an objective is how much better than the seed it is there, as a fraction of that
+  objective's range; its margin is its smallest gain over the objectives, and the pick has the
+  largest margin (ties: the largest total gain, then the earliest trial).
+
+Renderers (:mod:`~hardsearch.report.text`, :mod:`~hardsearch.report.plots`,
+:mod:`~hardsearch.report.html`, :mod:`~hardsearch.report.console`,
 :mod:`~hardsearch.report.dashboard`) draw it; they compute nothing.
 """
 
@@ -18,7 +30,8 @@ from optuna.trial import FrozenTrial
 from hardsearch.arch.config import summarize_arch
 from hardsearch.study.front import feasible, pareto_front, update_front
 
-__all__ = ["SeedComparison", "ParetoReport", "COSTS", "build_report", "hypervolume"]
+__all__ = ["SeedComparison", "ParetoReport", "COSTS", "build_report", "hypervolume", "knee",
+           "widest_margin", "describe_proxy"]
 
 REFERENCE_MARGIN = 0.1  # the reference point lies this fraction of the range beyond the worst value
 
@@ -48,6 +61,13 @@ class ParetoReport(NamedTuple):
     hypervolume_seeds: float
     hypervolume_history: list[tuple[int, float]]  # (trial number, hypervolume of the front so far)
     points: list[dict[str, Any]]  # every feasible complete trial: trial, seed, objectives, on_front
+    # What the proxy is (the study's): {"name", "resolution", "classes", "data", "members"}; None: unknown
+    proxy: dict[str, Any] | None = None
+    input_size: list[int] | None = None  # where the costs were counted
+    # Which one to pick (see the module's docstring): {"trial", "seed", "distance", "normalised"}
+    knee: dict[str, Any] | None = None
+    # Per dominated seed: {"seed", "seed_trial", "trial", "margin", "gains"} (gains normalised)
+    seed_picks: Sequence[dict[str, Any]] = ()
 
 
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
@@ -59,6 +79,57 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     if len(inside) == 0:
         return 0.0
     return float(compute_hypervolume(inside, np.asarray(reference, dtype=float)))
+
+
+def knee(normalised: Mapping[int, Sequence[float]]) -> tuple[int, float] | None:
+    """The member (trial number -> normalised objectives, 0 = best) closest to the ideal point 0.
+
+    Returns ``(trial, distance)``; ties go to the earliest trial; None for no members.
+    """
+    if not normalised:
+        return None
+    distances = {n: float(np.linalg.norm(np.asarray(v, dtype=float))) for n, v in normalised.items()}
+    best = min(distances, key=lambda n: (distances[n], n))
+    return best, distances[best]
+
+
+def widest_margin(seed: Sequence[float],
+                  dominators: Mapping[int, Sequence[float]]) -> tuple[int, float, list[float]] | None:
+    """Of the members dominating ``seed`` (all normalised, lower is better), the one with the widest margin.
+
+    A member's gain on an objective is ``seed - member`` there; its margin is its smallest gain.
+    Returns ``(trial, margin, gains)`` for the largest margin (ties: the largest total gain, then
+    the earliest trial); None for no dominators.
+    """
+    if not dominators:
+        return None
+    mine = np.asarray(seed, dtype=float)
+    gains = {n: mine - np.asarray(v, dtype=float) for n, v in dominators.items()}
+    best = min(gains, key=lambda n: (-float(gains[n].min()), -float(gains[n].sum()), n))
+    return best, float(gains[best].min()), [float(g) for g in gains[best]]
+
+
+def describe_proxy(proxy: Mapping[str, Any] | None) -> tuple[str, str]:
+    """What the proxy axis shows: (what it is and its scale, where it was measured)."""
+    proxy = dict(proxy or {})
+    name = proxy.get("name")
+    if name == "ensemble":
+        members = ", ".join(proxy.get("members") or [])
+        what = f"proxy: ensemble of {members}, mean robust z-score" if members else \
+            "proxy: ensemble, mean robust z-score"
+    elif name == "train":
+        what = "proxy: held-out top-1 accuracy (0-1) after a short training"
+    elif name:
+        what = f"proxy: {name} score (raw)"
+    else:
+        what = "proxy accuracy"
+    where = []
+    if proxy.get("resolution"):
+        where.append(f"at {proxy['resolution']}x{proxy['resolution']} px")
+    if proxy.get("classes"):
+        where.append(f"{proxy['classes']} classes")
+    where.append("higher is better")
+    return what, ", ".join(where)
 
 
 def _signed(values: Sequence[float], directions: Sequence[str]) -> np.ndarray:
@@ -92,8 +163,14 @@ def _row(trial: FrozenTrial, objectives: Sequence[str], arch_file: str | None) -
 
 
 def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Sequence[str],
-                 directions: Sequence[str], arch_files: Mapping[int, str] | None = None) -> ParetoReport:
-    """The report of a study's trials (pure: no storage access)."""
+                 directions: Sequence[str], arch_files: Mapping[int, str] | None = None, *,
+                 proxy: Mapping[str, Any] | None = None,
+                 input_size: Sequence[int] | None = None) -> ParetoReport:
+    """The report of a study's trials (pure: no storage access).
+
+    ``proxy`` says what the proxy objective is (the study's ``hardsearch.proxy`` attribute) and
+    ``input_size`` where the costs were counted; both only label the report.
+    """
     arch_files = dict(arch_files or {})
     ok = sorted((t for t in trials if feasible(t)), key=lambda t: t.number)
     front = pareto_front(trials, directions)
@@ -120,8 +197,17 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
     for t in ok:  # the front grows one trial at a time instead of being recomputed from scratch
         so_far = update_front(so_far, t, directions)
         history.append((t.number, hv(so_far)))
+
+    def normalised(trial: FrozenTrial) -> list[float]:
+        return [float(v) for v in (_signed(trial.values, directions) - low) / span]
+
+    front_norm = {t.number: normalised(t) for t in front}
+    chosen = knee(front_norm)
+    knee_row = None if chosen is None else {
+        "trial": chosen[0], "seed": next(t.user_attrs.get("seed") for t in front if t.number == chosen[0]),
+        "distance": chosen[1], "normalised": dict(zip(objectives, front_norm[chosen[0]], strict=True))}
     seed_trials = [t for t in ok if t.user_attrs.get("seed")]
-    seeds = []
+    seeds, picks = [], []
     for s in seed_trials:
         mine = _signed(s.values, directions)
         beaters = []
@@ -133,6 +219,10 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
                                                                    strict=True)}})
         seeds.append(SeedComparison(s.user_attrs["seed"], s.number, list(s.values), s.number in front_numbers,
                                     beaters))
+        pick = widest_margin(normalised(s), {b["trial"]: front_norm[b["trial"]] for b in beaters})
+        if pick is not None:
+            picks.append({"seed": s.user_attrs["seed"], "seed_trial": s.number, "trial": pick[0],
+                          "margin": pick[1], "gains": dict(zip(objectives, pick[2], strict=True))})
     return ParetoReport(
         study=study_name, objectives=list(objectives), directions=list(directions), n_trials=len(trials),
         n_feasible=len(ok), front=[_row(t, objectives, arch_files.get(t.number)) for t in front],
@@ -141,4 +231,6 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
         points=[{"trial": t.number, "seed": t.user_attrs.get("seed"), "on_front": t.number in front_numbers,
                  "objectives": dict(zip(objectives, t.values, strict=True)), "costs": _costs(t),
                  "summary": summarize_arch(t.user_attrs.get("arch"))} for t in ok],
+        proxy=dict(proxy) if proxy else None, input_size=list(input_size) if input_size else None,
+        knee=knee_row, seed_picks=picks,
     )

@@ -9,13 +9,25 @@ from itertools import combinations
 from pathlib import Path
 
 from hardsearch.core.files import atomic_path
-from hardsearch.report.pareto import ParetoReport
+from hardsearch.report.pareto import ParetoReport, describe_proxy
 
-__all__ = ["write_plots", "AXIS_LABELS"]
+__all__ = ["write_plots", "AXIS_LABELS", "axis_title"]
 
 AXIS_LABELS = {"proxy": ("proxy accuracy (higher is better)", 1.0), "macs": ("MACs (G)", 1e9),
                "cio": ("CIO (M elements)", 1e6), "params": ("parameters (M)", 1e6),
                "peak_activations": ("peak activations (M elements)", 1e6), "latency": ("latency (ms)", 1e-3)}
+
+
+def axis_title(report: ParetoReport, objective: str, newline: str = "\n") -> str:
+    """An axis's title; the proxy's says what it is, its scale, and where it was measured."""
+    if objective != "proxy":
+        return AXIS_LABELS[objective][0]
+    what, where = describe_proxy(report.proxy)
+    return f"{what}{newline}({where})"
+
+
+#: Where each seed's label goes, in points from its star (alternating, so nearby seeds do not collide).
+SEED_LABEL_OFFSETS = ((10, 9), (10, -15))
 
 
 def _value(point: dict, objective: str) -> float:
@@ -41,13 +53,18 @@ def write_plots(report: ParetoReport, folder: Path) -> list[Path]:
                    alpha=0.35, label="dominated")
         ax.scatter([_value(p, x) for p in front], [_value(p, y) for p in front], s=26, color="tab:blue",
                    label="Pareto front (all objectives)")
-        for p in report.points:
-            if p["seed"]:
-                ax.scatter([_value(p, x)], [_value(p, y)], s=140, marker="*", color="tab:red", zorder=3)
-                ax.annotate(p["seed"], (_value(p, x), _value(p, y)), textcoords="offset points",
-                            xytext=(6, 4), fontsize=8, color="tab:red")
-        ax.set_xlabel(AXIS_LABELS[x][0])
-        ax.set_ylabel(AXIS_LABELS[y][0])
+        knee = [p for p in report.points if report.knee and p["trial"] == report.knee["trial"]]
+        ax.scatter([_value(p, x) for p in knee], [_value(p, y) for p in knee], s=150, facecolors="none",
+                   edgecolors="black", linewidths=1.4, zorder=4, label="knee (balanced choice)")
+        seeds = [p for p in report.points if p["seed"]]
+        for i, p in enumerate(seeds):
+            ax.scatter([_value(p, x)], [_value(p, y)], s=140, marker="*", color="tab:red", zorder=3)
+            ax.annotate(p["seed"], (_value(p, x), _value(p, y)), textcoords="offset points",
+                        xytext=SEED_LABEL_OFFSETS[i % len(SEED_LABEL_OFFSETS)], fontsize=8, color="tab:red",
+                        zorder=5, bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none",
+                                            alpha=0.85))
+        ax.set_xlabel(axis_title(report, x))
+        ax.set_ylabel(axis_title(report, y))
         ax.grid(alpha=0.3)
     for ax in list(axes.flat)[len(pairs):]:
         ax.set_visible(False)

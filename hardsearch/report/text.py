@@ -7,23 +7,81 @@ import json
 from pathlib import Path
 
 from hardsearch.core.files import atomic_path, write_text_atomic
-from hardsearch.report.pareto import COSTS, ParetoReport
+from hardsearch.report.pareto import COSTS, ParetoReport, describe_proxy
 from hardsearch.study.objectives import format_objective
 
-__all__ = ["to_markdown", "write_report"]
+__all__ = ["to_markdown", "write_report", "pick_sentences", "proxy_sentence", "format_gain"]
 
 
-def _fmt_gain(objective: str, gain: float) -> str:
+def format_gain(objective: str, gain: float) -> str:
     return f"{gain:+.4f}" if objective == "proxy" else f"{100 * gain:+.1f} %"
 
 
+def _cells(report: ParetoReport, values: dict) -> str:
+    return ", ".join(f"{x} {format_objective(x, values[x])}" for x in report.objectives)
+
+
+def proxy_sentence(report: ParetoReport) -> str:
+    """What the proxy objective is, its scale, and where it and the costs were measured."""
+    proxy = report.proxy or {}
+    what, _ = describe_proxy(proxy)
+    text = what[0].upper() + what[1:]
+    if proxy.get("name") == "ensemble":
+        text += (" (0 = the median of the study's reference sample, 1 = one robust standard deviation "
+                 "above it)")
+    if proxy.get("resolution"):
+        text += f", measured at {proxy['resolution']}x{proxy['resolution']} px"
+    if proxy.get("data"):
+        text += f" on {proxy['data']}"
+    if proxy.get("classes"):
+        text += f" ({proxy['classes']} classes)"
+    text += "; higher is better"
+    if report.input_size:
+        text += f". Costs are counted at {report.input_size[0]}x{report.input_size[1]}"
+    return text + "."
+
+
+def pick_sentences(report: ParetoReport) -> list[str]:
+    """"Which one to pick" as plain sentences, one per recommendation (for every renderer)."""
+    if report.knee is None:
+        return ["No feasible architecture yet: nothing to pick."]
+    rows = {row["trial"]: row for row in report.front}
+    k = report.knee
+    seed = f" (seed {k['seed']})" if k["seed"] else ""
+    sentences = [
+        f"Balanced choice: trial {k['trial']}{seed}, {_cells(report, rows[k['trial']]['objectives'])}. It is "
+        "the knee of the front: the member closest to the ideal point (the best value seen of every "
+        "objective at once), with each objective scaled to [0, 1] between its best and worst value over "
+        f"the feasible trials (distance {k['distance']:.3f}; 0 would be best at everything)."]
+    picks = {p["seed_trial"]: p for p in report.seed_picks}
+    for s in report.seeds:
+        pick = picks.get(s.trial)
+        if pick is None:
+            sentences.append(f"Instead of {s.seed}: no found architecture dominates it"
+                             + (" (it is on the front)." if s.on_front else "."))
+            continue
+        gains = next(d["gains"] for d in s.dominated_by if d["trial"] == pick["trial"])
+        margin = (f"better on every objective by at least {100 * pick['margin']:.1f} % of that objective's "
+                  "range over the feasible trials" if pick["margin"] > 0 else
+                  "no worse on any objective (it ties the seed on at least one)")
+        sentences.append(
+            f"Instead of {s.seed}: trial {pick['trial']}, of the {len(s.dominated_by)} found architecture(s) "
+            f"that dominate it the one with the widest margin: {margin} ("
+            + ", ".join(f"{x} {format_gain(x, g)}" for x, g in gains.items()) + ").")
+    return sentences
+
+
 def to_markdown(report: ParetoReport) -> str:
-    """``report.md``: the front, the seeds against it, and the hypervolumes."""
+    """``report.md``: the proxy, which one to pick, the front, the seeds against it, the hypervolumes."""
     o = report.objectives
     lines = [f"# Pareto report: study `{report.study}`", "",
              f"{report.n_trials} trials, {report.n_feasible} feasible and complete; "
              f"{len(report.front)} on the Pareto front. Objectives: " + ", ".join(f"{x} ({d[:3]})" for x, d in
                                                        zip(o, report.directions, strict=True)) + ".", "",
+             proxy_sentence(report), "",
+             "## Which one to pick", "", *(f"- {line}" for line in pick_sentences(report)),
+             "- Otherwise choose along the front below by the objective that matters most on your hardware; "
+             "every member is a trade-off no other found architecture beats everywhere.", "",
              "## Front", "", "| trial | seed | " + " | ".join(o) + " | architecture file |",
              "|---:|---|" + "---:|" * len(o) + "---|"]
     for row in report.front:
@@ -40,7 +98,7 @@ def to_markdown(report: ParetoReport) -> str:
         lines.append(f"- {head}: dominated by {len(s.dominated_by)} found architecture(s):")
         for d in s.dominated_by:
             lines.append(f"  - trial {d['trial']}: " + ", ".join(
-                f"{x} {_fmt_gain(x, g)}" for x, g in d["gains"].items()))
+                f"{x} {format_gain(x, g)}" for x, g in d["gains"].items()))
     ref = ", ".join(f"{x} {format_objective(x, v)}" for x, v in zip(o, report.reference_point, strict=True))
     lines += ["", "## Hypervolume", "",
               f"- front: **{report.hypervolume_front:.4f}**; seeds alone: **{report.hypervolume_seeds:.4f}**",

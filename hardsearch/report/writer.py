@@ -1,6 +1,7 @@
 """Everything a study's report writes into its folder, by the search and by ``hardsearch.report``.
 
-The front's architectures go to ``archs/``; the report to ``pareto.csv``, ``pareto.json``,
+The front's architectures go to ``archs/`` (and the files of trials that left the front since
+an earlier report leave it); the report to ``pareto.csv``, ``pareto.json``,
 ``report.md``, the PNG plots and ``report.html``.
 """
 
@@ -15,18 +16,41 @@ from hardsearch.report.pareto import ParetoReport, build_report
 from hardsearch.report.plots import write_plots
 from hardsearch.report.text import write_report
 from hardsearch.study.front import pareto_front
+from hardsearch.study.storage import READING, read_trials, storage_faults
 
-__all__ = ["report_study"]
+__all__ = ["report_study", "proxy_info"]
 
 
 def report_study(study: Any, folder: Path) -> tuple[ParetoReport, list[Path]]:
-    """Export the front's architectures to ``folder/archs/`` and write the report into ``folder``."""
-    objectives = study.user_attrs.get("hardsearch.objectives") or study.metric_names
-    directions = [d.name.lower() for d in study.directions]
-    input_size = study.user_attrs.get("hardsearch.input_size", [224, 224])
-    trials = study.get_trials(deepcopy=False)
+    """Export the front's architectures to ``folder/archs/`` and write the report into ``folder``.
+
+    The study is read whole before any file is written: a storage that cannot be read whole (a
+    fault, a torn journal) is one line, and the report files stay as they were.
+    """
+    with storage_faults(study, READING):
+        trials = read_trials(study)
+        objectives = study.user_attrs.get("hardsearch.objectives") or study.metric_names
+        directions = [d.name.lower() for d in study.directions]
+        input_size = study.user_attrs.get("hardsearch.input_size", [224, 224])
+        proxy = proxy_info(study)
     front = pareto_front(trials, directions)
-    files = export_front(front, folder / "archs", study=study.study_name, objectives=objectives,
-                         input_size=input_size)
-    report = build_report(study.study_name, trials, objectives, directions, files)
-    return report, write_report(report, folder) + write_plots(report, folder) + [write_html(report, folder)]
+    with storage_faults(f"dir: {str(folder)!r}", "cannot write the report"):  # a full disk, no permission
+        files = export_front(front, folder / "archs", study=study.study_name, objectives=objectives,
+                             input_size=input_size)
+        report = build_report(study.study_name, trials, objectives, directions, files, proxy=proxy,
+                              input_size=input_size)
+        written = write_report(report, folder) + write_plots(report, folder) + [write_html(report, folder)]
+    return report, written
+
+
+def proxy_info(study: Any) -> dict[str, Any] | None:
+    """What the study's proxy objective is: its ``hardsearch.proxy`` attribute (name, resolution, classes,
+    data, members), or for a study from before that attribute, what its ensemble calibration says."""
+    stored = study.user_attrs.get("hardsearch.proxy")
+    if stored:
+        return dict(stored)
+    settings = (study.user_attrs.get("hardsearch.calibration") or {}).get("settings")
+    if settings:
+        return {"name": "ensemble", "members": settings.get("members"),
+                "resolution": settings.get("resolution"), "data": settings.get("data")}
+    return None

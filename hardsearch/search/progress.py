@@ -1,10 +1,15 @@
-"""What a search shows while it runs: a progress bar on a terminal and one line per finished trial."""
+"""What a search shows while it runs: a progress bar on a terminal and one line per finished trial.
+
+And before the first trial, while the proxy ensemble is calibrated: a bar on a terminal, else a
+line now and then (:class:`CalibrationProgress`).
+"""
 
 from __future__ import annotations
 
 import math
 import sys
-from typing import Sequence
+import time
+from typing import Callable, Sequence
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -12,7 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hardsearch.study.front import feasible, update_front
 from hardsearch.study.objectives import OBJECTIVES, format_objective
 
-__all__ = ["trial_line", "Progress"]
+__all__ = ["trial_line", "Progress", "CalibrationProgress"]
 
 
 def trial_line(trial: FrozenTrial, objectives: Sequence[str]) -> str:
@@ -69,3 +74,36 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+class CalibrationProgress:
+    """``progress(i, n, name)`` for the ensemble's calibration (:func:`create_proxy`).
+
+    On a terminal (and with ``bar``) a progress bar; otherwise, for logs, ``calibrating: i/n
+    members scored (s)`` at each quarter of the sample and at least every ``every`` seconds.
+    Either way the last member ends with that line.
+    """
+
+    def __init__(self, write: Callable[[str], None], *, bar: bool, every: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.write = write
+        self.use_bar = bar and sys.stderr.isatty()
+        self.every = every
+        self.clock = clock
+        self.start = self.last = clock()
+        self.bar = None
+
+    def __call__(self, i: int, n: int, name: str) -> None:
+        now = self.clock()
+        if self.use_bar:
+            if self.bar is None:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=n, unit="member", desc="calibrating", dynamic_ncols=True, leave=False)
+            self.bar.update(1)
+            if i == n:
+                self.bar.close()
+        quarter = max(1, math.ceil(n / 4))
+        if i == n or (not self.use_bar and (i % quarter == 0 or now - self.last >= self.every)):
+            self.last = now
+            self.write(f"calibrating: {i}/{n} members scored ({now - self.start:.0f} s)")

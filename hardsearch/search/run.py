@@ -21,20 +21,21 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hardsearch.accuracy.data import load_data_options
-from hardsearch.accuracy.objective import create_proxy
+from hardsearch.accuracy.objective import check_proxy_options, create_proxy
 from hardsearch.arch.config import ArchConfig
+from hardsearch.arch.costs import count_costs
 from hardsearch.arch.space import SearchSpace, labelled_seeds
 from hardsearch.core.errors import UserError
 from hardsearch.core.options import section
 from hardsearch.core.paths import RESULTS_DIR
 from hardsearch.search.objective import CandidateError, Objective
 from hardsearch.search.options import SearchOptions
-from hardsearch.search.progress import Progress
+from hardsearch.search.progress import CalibrationProgress, Progress
 from hardsearch.search.samplers import create_sampler
 from hardsearch.search.worker import budget_used, run_worker
 from hardsearch.study.locks import study_lock
 from hardsearch.study.objectives import OBJECTIVES
-from hardsearch.study.storage import create_storage, redact
+from hardsearch.study.storage import OPENING, STORING, create_storage, redact, storage_faults
 
 __all__ = ["FINISHED", "SearchResult", "OpenSearch", "open_search", "run_trials", "enqueue_seeds"]
 
@@ -75,36 +76,47 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
     if data_options.get("root") is None and options.get("root") is not None:
         data_options["root"] = options["root"]
     data = load_data_options(data_options)  # a missing dataset is reported before any storage is touched
+    # Everything else that can be checked is checked before the storage is touched, so a refused
+    # command changes nothing stored: the proxy's options and batch, every seed (and a member of
+    # the space) at the input size the costs are counted at and at the resolution the proxy runs at.
+    proxy_options = section(options, "proxy")
+    checked = check_proxy_options(proxy_options, data_options, space=space)
+    check_input_sizes(space, [arch for _, arch in seeds], proxy=checked.name, resolution=data.resolution)
+    sampler_options = section(options, "sampler")
+    create_sampler(sampler_options, seed=parsed.seed)
 
     study_dir = Path(options["dir"]) if options.get("dir") else RESULTS_DIR / name
     storage = create_storage(section(options, "storage"), study_dir)
-    sampler_options = section(options, "sampler")
-    create_sampler(sampler_options, seed=parsed.seed)  # check the options before touching the storage
     directions = [OBJECTIVES[o] for o in objectives]
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # hardsearch prints its own lines
-    study = optuna.create_study(study_name=name, storage=storage, directions=directions, load_if_exists=True)
+    with storage_faults(storage, OPENING):  # a storage fault is one line, not a traceback
+        study = optuna.create_study(study_name=name, storage=storage, directions=directions,
+                                    load_if_exists=True)
     _check_study(study, objectives, space)
     worker = options.get("worker")
     worker = f"{socket.gethostname()}-{os.getpid()}" if worker is None else str(worker)
     lock = functools.partial(study_lock, storage, name)
-    proxy_options = section(options, "proxy")
-    with lock():  # once per study, whichever worker comes first: attributes, calibration, seeds
+    # Once per study, whichever worker comes first: calibration, attributes, seeds.
+    with storage_faults(storage, OPENING), lock():
+        if checked.name == "ensemble" and "hardsearch.calibration" not in study.user_attrs:
+            out(f"calibrating the ensemble on {len(space.seeds)} seeds + {checked.reference} random members "
+                f"of {space.name} ...")
+        calibrating = CalibrationProgress(out, bar=bool(parsed.logger.get("progress_bar", True)))
+        proxy = create_proxy(proxy_options, data=data, space=space, study=study, data_options=data_options,
+                             progress=calibrating)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(objectives)
         for key, value in (("hardsearch.space", parsed.raw_space), ("hardsearch.objectives", objectives),
-                           ("hardsearch.input_size", list(space.input_size))):
+                           ("hardsearch.input_size", list(space.input_size)),
+                           ("hardsearch.proxy", proxy_attribute(proxy, data))):
             study.set_user_attr(key, value)
         # The first process of a study uses `seed` itself, so the same config and seed give the same
         # architectures; each later one (a resumed run, another worker) derives its own seed from how
-        # many came before, so no two processes replay the same draws.
+        # many came before, so no two processes replay the same draws. Counted only once the
+        # process is set to run, so a refused command changes nothing.
         joined = study.user_attrs.get("hardsearch.processes", 0)
         study.set_user_attr("hardsearch.processes", joined + 1)
-        if proxy_options.get("name") == "ensemble" and "hardsearch.calibration" not in study.user_attrs:
-            reference = proxy_options.get("reference", 32)
-            out(f"calibrating the ensemble on {len(space.seeds)} seeds + {reference} random members of "
-                f"{space.name} ...")
-        proxy = create_proxy(proxy_options, data=data, space=space, study=study, data_options=data_options)
         added = enqueue_seeds(study, space, seeds)
         done = budget_used(study.get_trials(deepcopy=False))
     run_seed = parsed.seed if joined == 0 else hash((parsed.seed, joined)) % 2**31
@@ -131,15 +143,45 @@ def run_trials(opened: OpenSearch, *, n_trials: int, timeout: float | None,
     progress = opened.progress
     if opened.remaining > 0:
         try:
-            ran = run_worker(opened.study, opened.objective, storage=opened.storage, lock=opened.lock,
-                             n_trials=n_trials, timeout=timeout, catch=(CandidateError,),
-                             callbacks=[progress, *callbacks], worker=opened.worker, note=progress.write)
+            with storage_faults(opened.storage, STORING):  # the first storage fault stops the worker
+                ran = run_worker(opened.study, opened.objective, storage=opened.storage, lock=opened.lock,
+                                 n_trials=n_trials, timeout=timeout, catch=(CandidateError,),
+                                 callbacks=[progress, *callbacks], worker=opened.worker, note=progress.write)
         except KeyboardInterrupt:
             interrupted = True
             progress.write("interrupted: finished trials are kept; re-run the same command to resume")
         finally:
             progress.close()
     return ran, interrupted
+
+
+def check_input_sizes(space: SearchSpace, archs: Sequence[ArchConfig], *, proxy: str,
+                      resolution: int) -> None:
+    """Every architecture (the seeds, plus one random member of the space) keeps a feature map at the
+    space's input size, where costs are counted, and at the data's resolution, where the proxy runs
+    the model (all proxies but ``params`` and ``macs``); a one-line error otherwise."""
+    members = list(archs) + space.sample(1, seed=0)
+    for arch in members:
+        try:
+            count_costs(arch, space.input_size)
+        except UserError as exc:
+            raise UserError(f"space.{exc}") from None
+    if proxy in ("params", "macs"):
+        return
+    for arch in members:
+        try:
+            count_costs(arch, (resolution, resolution))
+        except UserError as exc:
+            raise UserError(f"data.resolution: got {resolution}; proxy={proxy} runs the model on these "
+                            f"images and {str(exc).removeprefix('input_size: ')}") from None
+
+
+def proxy_attribute(proxy: Any, data: Any) -> dict[str, Any]:
+    """The study's ``hardsearch.proxy`` attribute: what the proxy objective is and where it is measured
+    (the report labels its proxy axis with it)."""
+    calibration = getattr(proxy, "calibration", None)
+    return {"name": proxy.name, "resolution": data.resolution, "classes": data.num_classes, "data": data.name,
+            "members": list(calibration.members) if calibration is not None else None}
 
 
 def enqueue_seeds(study: optuna.Study, space: SearchSpace, seeds: Sequence[tuple[str, ArchConfig]]) -> int:

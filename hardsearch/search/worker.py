@@ -7,7 +7,9 @@ ends with exactly ``n_trials`` however many workers run it. A running trial send
 run again) marks its trial failed once the grace period has passed, and Optuna's
 ``RetryHeartbeatStaleTrialCallback`` queues it again with the same parameters. A worker with no
 trial left to claim waits while trials of other workers are still running, so a trial that
-dies with its worker is retried before the study is declared done.
+dies with its worker is retried before the study is declared done. A trial interrupted by Ctrl-C
+or SIGTERM is failed and queued again at once with the same parameters (a seed keeps its label),
+so the next start runs it first.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ from typing import Any, Callable, Iterator, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["counts_toward_budget", "budget_used", "run_worker"]
+from hardsearch.core.signals import deferred
+from hardsearch.study.storage import STORING, storage_fault
+
+__all__ = ["counts_toward_budget", "budget_used", "run_worker", "requeue"]
 
 
 def counts_toward_budget(trial: FrozenTrial) -> bool:
@@ -135,7 +140,26 @@ def _run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[op
             return study.tell(trial, state=TrialState.PRUNED)
         except catch:
             return study.tell(trial, state=TrialState.FAIL)
-        except BaseException:  # Ctrl-C or a bug: the trial fails (and is replaced later), then raise
-            study.tell(trial, state=TrialState.FAIL)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trial fails and is queued again, then raise
+            with deferred():  # a second signal cannot leave the trial running or lose it
+                trial.set_user_attr("interrupted", True)
+                requeue(study, study.tell(trial, state=TrialState.FAIL))
+            raise
+        except BaseException as exc:  # a bug: the trial fails (and is replaced later), then raise
+            if storage_fault(exc, storage, STORING) is None:  # a faulty storage gets no further write
+                study.tell(trial, state=TrialState.FAIL)
             raise
     return study.tell(trial, list(values))
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue an interrupted trial again with the same parameters, so the next start runs it first.
+
+    A seed keeps its label (so it is neither lost nor queued twice); parameters the trial had not
+    drawn yet when it was interrupted are drawn afresh.
+    """
+    params = trial.system_attrs.get("fixed_params") or trial.params
+    user_attrs = {"requeued_from": trial.number}
+    if trial.user_attrs.get("seed"):
+        user_attrs["seed"] = trial.user_attrs["seed"]
+    study.enqueue_trial(dict(params), user_attrs=user_attrs)

@@ -87,3 +87,11 @@ def test_bad_command_lines_give_one_line(args, message):
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+
+
+def test_too_few_architectures_are_refused_before_any_training(tmp_path):
+    result = calibrate("+space=harmonic_ds", "n=2", f"out={tmp_path / 'cal'}", timeout=300)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("hardsearch.calibrate: error: conf/calibrate.yaml: n: got 2; allowed: "
+                                    "at least 3 architectures in all")
+    assert not (tmp_path / "cal").exists()  # nothing measured, nothing written

@@ -80,3 +80,24 @@ def test_cli_writes_json_and_csv_for_a_file_and_an_odd_size(tmp_path):
 def test_cli_runs_from_any_directory_and_writes_nothing_else(tmp_path):
     _profile("arch=hardnet85", cwd=tmp_path)
     assert list(tmp_path.iterdir()) == []  # no Hydra outputs/ or logs
+
+
+def test_an_absurdly_deep_architecture_is_refused_in_one_line(tmp_path):
+    from dataclasses import replace
+
+    seed = load_seed("hardnet68")
+    deep = replace(seed, stages=(replace(seed.stages[0], depth=100_000), *seed.stages[1:]))
+    path = save_arch(deep, tmp_path / "deep.yaml")
+    result = subprocess.run([sys.executable, "-m", "hardsearch.profile", f"arch={path}"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"hardsearch.profile: error: {path}: stages[0].depth: got 100000")
+    assert "allowed: at most 2000 layers in all" in result.stderr
+
+
+def test_costs_beyond_any_network_are_flagged():
+    result = _profile("arch=hardnet68", "input_size=40000")  # 1.35e14 MACs per image
+    assert result.stderr.startswith("hardsearch.profile: warning: 1.35e+14 MACs per image")
+    assert result.stderr.count("\n") == 1
+    assert "warning" not in _profile("arch=hardnet68", "input_size=1024").stderr

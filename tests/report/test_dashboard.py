@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from hardsearch.arch.config import summarize_arch
 from hardsearch.core.errors import UserError
-from hardsearch.report.dashboard import resolve_mode
+from hardsearch.report import dashboard
+from hardsearch.report.dashboard import resolve_mode, start_dashboard
 from hardsearch.study.front import pareto_front
 
 from searching import run, small
@@ -139,8 +141,26 @@ def test_search_goes_on_when_wandb_cannot_start(tmp_path, monkeypatch, capsys):
     result = run(small(tmp_path, "logger.mode=online", trials=3, logger="wandb"))
     assert len(result.study.get_trials()) == 3 and (result.study_dir / "report.html").is_file()
     err = capsys.readouterr().err
-    assert "warning: W&B: could not start a online run (UsageError: No API key configured" in err
+    assert "warning: W&B: could not start an online run (UsageError: No API key configured" in err
     assert err.count("warning: W&B") == 1 and "the search goes on without W&B" in err
+
+
+def test_online_without_a_network_says_so_first_and_gives_up_soon(tmp_path, monkeypatch, capsys):
+    """An API key but no way to reach W&B (this machine has no network; with one, the made-up key is
+    refused): a line before trying, then one warning once the (short) init timeout is over."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("WANDB_API_KEY", "0123456789" * 4)
+    monkeypatch.setattr(dashboard, "ONLINE_INIT_TIMEOUT", 3)
+    warnings = []
+    started = time.monotonic()
+    wandb_run = start_dashboard({"name": "wandb", "mode": "online"}, study="s", study_dir=tmp_path / "s",
+                                objectives=["proxy"], config={}, front_size=lambda: 0, warn=warnings.append)
+    assert wandb_run is None and time.monotonic() - started < 30
+    out = capsys.readouterr().out
+    assert out.startswith("W&B: connecting (online mode; gives up after 3 s without a network; "
+                          f"logger.mode=offline or WANDB_MODE=offline logs into {tmp_path / 's' / 'wandb'} "
+                          "instead) ...\n")
+    assert len(warnings) == 1 and warnings[0].startswith("could not start an online run (")
 
 
 def test_search_goes_on_when_wandb_fails_to_log(tmp_path, monkeypatch, capsys):

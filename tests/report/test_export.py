@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 import torch
 
-from hardsearch.arch.config import load_arch
+from hardsearch.arch.config import load_arch, save_arch
 from hardsearch.arch.costs import count_costs
 from hardsearch.arch.model import build_model
 from hardsearch.core.paths import ROOT
@@ -72,6 +73,9 @@ def test_model_export_matches_pytorch(tmp_path, fmt, suffix):
     assert cli.returncode == 0, cli.stderr
     path = result.study_dir / "archs" / f"trial0002{suffix}"
     assert path.is_file() and "checked against PyTorch on a batch of 2" in cli.stdout
+    # hardsearch's one line only: no "[torch.onnx] ..." progress, no FutureWarning from torch
+    assert cli.stdout.splitlines() == [line for line in cli.stdout.splitlines() if line.startswith("wrote ")]
+    assert len(cli.stdout.splitlines()) == 1 and cli.stderr == "", cli.stdout + cli.stderr
     arch = trial_arch(result.study.trials[2], study="harmonic", objectives=["proxy", "macs", "cio"],
                       input_size=[96, 96])
     torch.manual_seed(0)
@@ -89,3 +93,27 @@ def test_model_export_matches_pytorch(tmp_path, fmt, suffix):
         got = session.run(None, {"input": x.numpy()})[0]  # a batch size other than the traced one
     assert got.shape == (3, 1000)
     assert abs(got - expected).max() < 1e-4
+
+
+def test_front_files_follow_the_front_after_a_resume(tmp_path):
+    """Resumed, the front changes: files of trials that left it go; every other file in archs/ stays."""
+    first = run(small(tmp_path, trials=4))
+    archs = first.study_dir / "archs"
+    before = {t.number for t in first.front}
+    member = sorted(archs.glob("trial*_*.yaml"))[0]
+    stale = archs / "trial0099_harmonic-t99.yaml"  # what an earlier export of the front left behind
+    save_arch(replace(load_arch(member), metadata={**load_arch(member).metadata, "trial": 99}), stale)
+    kept = {"mine.yaml": "a user's file\n",
+            "trial0001.yaml": member.read_text(),  # as python -m hardsearch.export names it
+            "trial0098_notes.yaml": "notes: not an architecture\n",
+            "trial0097_other.yaml": member.read_text().replace("study: harmonic", "study: other")}
+    for name, text in kept.items():
+        (archs / name).write_text(text)
+    again = run(small(tmp_path, trials=12))
+    after = {t.number for t in again.front}
+    exported = {p.name for p in archs.glob("trial*_*.yaml")} - set(kept)
+    names = {t.number: t.user_attrs["arch"]["name"] for t in again.front}
+    assert exported == {f"trial{n:04d}_{names[n]}.yaml" for n in after}
+    assert not stale.exists() and before - after  # trials left the front, and their files went with them
+    for name, text in kept.items():
+        assert (archs / name).read_text() == text

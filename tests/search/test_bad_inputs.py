@@ -102,6 +102,25 @@ CASES = {
         ["storage.heartbeat_interval=0"],
         "conf/storage/sqlite.yaml: storage.heartbeat_interval: got 0; allowed: null or an integer >= 1"),
     "bad W&B mode": (["logger=wandb", "logger.mode=loud"], "conf/logger/wandb.yaml: logger.mode: got 'loud'"),
+    # caught before the calibration or any trial runs, and before the storage is opened
+    "input size too small for the seeds": (
+        ["space.input_size=[16,16]"], "space.input_size: 16x16 is too small for hardnet68: the feature map"),
+    "proxy resolution too small": (
+        ["data.resolution=16"],
+        "data.resolution: got 16; proxy=naswot runs the model on these images and 16x16"),
+    "proxy batch of one": (["data.batch_size=1"], "data.batch_size: got 1; allowed: an integer >= 2"),
+    "jacob_cov on a batch of one": (
+        ["proxy=jacob_cov", "data.batch_size=1"],
+        "data.batch_size: got 1; allowed: an integer >= 2 (proxy=jacob_cov"),
+    "ensemble on a batch of one": (
+        ["proxy=ensemble", "data.batch_size=1"],
+        "data.batch_size: got 1; allowed: an integer >= 2 (proxy=ensemble"),
+    "ensemble without members": (
+        ["proxy=ensemble", "proxy.members=[]"],
+        "proxy.members: got []; allowed: a non-empty list of naswot,"),
+    "ensemble reference sample too small": (
+        ["proxy=ensemble", "proxy.reference=0"],
+        "proxy.reference: got 0; allowed: enough random members for at least 3 reference architectures"),
 }
 
 
@@ -111,13 +130,33 @@ def test_bad_input_is_one_line_and_touches_nothing(case, precious, files):
     args = [a.format(inputs=files) for a in args]
     before = snapshot(precious)
     space = [] if any(a.startswith("+space=") for a in args) else ["+space=harmonic"]
-    result = search(*space, "proxy=naswot", "logger=none", "study=precious", f"dir={precious}", *args)
+    proxy = [] if any(a.startswith("proxy=") for a in args) else ["proxy=naswot"]
+    result = search(*space, *proxy, "logger=none", "study=precious", f"dir={precious}", *args)
     line = result.stderr
     assert result.returncode == 2, line
     assert line.endswith("\n") and line.count("\n") == 1 and "Traceback" not in line, line
     assert line.startswith("hardsearch: error: ") and "allowed" in line, line
     assert expected.format(inputs=files, root=ROOT) in line
     assert snapshot(precious) == before
+
+
+def test_a_refused_command_does_not_count_as_a_process(precious):
+    """Later processes derive their sampler seeds from ``hardsearch.processes``: a refused command
+    must not bump it (nor change anything else)."""
+    import optuna
+
+    def processes() -> int:
+        storage = f"sqlite:///{precious / 'study.db'}"
+        return optuna.load_study(study_name="precious", storage=storage).user_attrs["hardsearch.processes"]
+
+    count = processes()
+    before = snapshot(precious)
+    for bad in (["proxy=ensemble", "proxy.members=[]"], ["data.batch_size=1"], ["space.input_size=[16,16]"]):
+        proxy = [] if any(a.startswith("proxy=") for a in bad) else ["proxy=naswot"]
+        result = search("+space=harmonic", *proxy, "logger=none", "study=precious", f"dir={precious}", *bad)
+        assert result.returncode == 2, result.stderr
+    assert snapshot(precious) == before
+    assert processes() == count
 
 
 def test_malformed_space_file(precious, files):
