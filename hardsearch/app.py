@@ -17,7 +17,7 @@ from optuna.trial import TrialState
 from hardsearch.arch.space import SearchSpace
 from hardsearch.core.cli import hydra_main
 from hardsearch.core.signals import deferred, exit_code, interruptible
-from hardsearch.report.console import format_front, format_recommendation
+from hardsearch.report.console import format_front, format_hypervolume, format_recommendation
 from hardsearch.report.dashboard import check_options, resolve_mode, start_dashboard
 from hardsearch.report.writer import report_study
 from hardsearch.search.options import parse_options
@@ -77,9 +77,8 @@ def _finish(opened: OpenSearch, objectives: list[str], *, dashboard: Any, ran: i
     recommendation = format_recommendation(summary)
     if recommendation:
         out("\n" + "\n".join(recommendation))
-    out(f"\nhypervolume {summary.hypervolume_front:.4f} (seeds alone {summary.hypervolume_seeds:.4f}); "
-        f"wrote {', '.join(str(p) for p in written)} and {len(summary.front)} architectures in "
-        f"{study_dir / 'archs'}")
+    out(f"\n{format_hypervolume(summary)}; wrote {', '.join(str(p) for p in written)} and "
+        f"{len(summary.front)} architectures in {study_dir / 'archs'}")
     if dashboard is not None:
         dashboard.log_report(summary, study_dir)
         if not dashboard.failed:

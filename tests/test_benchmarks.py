@@ -61,6 +61,33 @@ def test_search_throughput_benchmark_writes_its_json(tmp_path):
 
 
 @pytest.mark.slow
+def test_search_quality_benchmark_resumes_and_normalises_over_all_runs(tmp_path):
+    args = [sys.executable, "benchmarks/search_quality.py", "--proxies", "params", "--samplers", "random",
+            "cost_aware", "--seeds", "1", "2", "--trials", "5", "--results", str(tmp_path)]
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr
+    assert "4 runs to do" in first.stdout
+    runs = sorted((tmp_path / "search_quality").glob("*.json"))
+    assert [p.name for p in runs] == ["params-cost_aware-1.json", "params-cost_aware-2.json",
+                                      "params-random-1.json", "params-random-2.json"]
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and "0 runs to do" in again.stdout  # finished runs are not run again
+    summary = json.loads((tmp_path / "search_quality.json").read_text())["proxies"]["params"]
+    points = [[-t["values"][0], *t["values"][1:]] for p in runs for t in json.loads(p.read_text())["trials"]
+              if t["feasible"]]
+    # one normalisation over all runs
+    assert summary["normalisation"]["low"] == [min(c) for c in zip(*points, strict=True)]
+    assert summary["normalisation"]["high"] == [max(c) for c in zip(*points, strict=True)]
+    table = summary["samplers"]
+    assert summary["checkpoints"] == [5]  # 24, 48 and 96 lie beyond this budget: the budget itself
+    assert table["random"]["ratio_to_random@5"] == 1.0
+    for entry in table.values():
+        assert entry["seeds"] == [1, 2] and len(entry["hv@5"]) == 2
+        assert all(0 < v <= 1.1 ** 3 for v in entry["hv@5"])
+    assert (tmp_path / "search_quality.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
 def test_distributed_benchmark_writes_its_json(tmp_path):
     out = tmp_path / "d.json"
     result = subprocess.run(

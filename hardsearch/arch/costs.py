@@ -18,13 +18,15 @@ the input size, using the same block plan as the model builder. Conventions (REF
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 from hardsearch.arch.config import ArchConfig
 from hardsearch.arch.harmonic import plan_block
 from hardsearch.core.errors import UserError
 
-__all__ = ["LayerCost", "StageCost", "CostReport", "count_costs", "normalize_input_size"]
+__all__ = ["LayerCost", "StageCost", "CostReport", "CostTotals", "count_costs", "cost_totals",
+           "normalize_input_size"]
 
 Shape = tuple[int, int, int]
 
@@ -146,6 +148,152 @@ class _Counter:
         self.stage_peak = 0
 
 
+def _stage(c: _Counter, sname: str, channels: int, growth: int, depth: int, out_channels: int,
+           downsample: bool, multiplier: float, link_base: int, keep_base: bool, ds: bool, h: int, w: int,
+           image: int, check: Any) -> tuple[int, int]:
+    """Count one stage (harmonic block, transition, downsampling) into ``c``; the size after it."""
+    plan = plan_block(channels, growth, multiplier, depth, link_base, keep_base)
+    hw = h * w
+    held = image + channels * hw  # the caller holds the block input until the block returns
+    stored = 0  # layer outputs (>= 1) the block still holds
+    sizes = [wk * hw for wk in plan.widths]
+    for k in range(1, plan.depth + 1):
+        sources = plan.links[k]
+        released = plan.released_at[k]
+        cin = plan.in_widths[k]
+        cout = plan.widths[k]
+        lname = f"{sname}_block.layer{k}"
+        if len(sources) > 1:
+            extra = cin * hw  # the concatenation buffer, alive until the layer's first conv ends
+            c.alive(held + stored + extra)
+        else:  # the input is a stored tensor, extra only once the block has dropped it
+            extra = sizes[sources[0]] if released else 0
+        for j in released:
+            stored -= sizes[j]
+        out = sizes[k]
+        if ds:
+            c.conv(f"{lname}.pointwise", sname, cin, cout, 1, h, w, h, w)
+            c.alive(held + stored + extra + out)
+            c.conv(f"{lname}.depthwise", sname, cout, cout, 3, h, w, h, w, groups=cout)
+            c.alive(held + stored + 2 * out)
+        else:
+            c.conv(lname, sname, cin, cout, 3, h, w, h, w)
+            c.alive(held + stored + extra + out)
+        stored += out
+    block_out = plan.out_channels * hw
+    if len(plan.outputs) > 1:
+        c.alive(held + stored + block_out)
+    cout = out_channels
+    c.conv(f"{sname}_transition", sname, plan.out_channels, cout, 1, h, w, h, w)
+    c.alive(image + block_out + cout * hw)
+    if downsample:
+        if ds:
+            ho, wo = _halve(h), _halve(w)
+            check(ho, wo, f"{sname}_down")
+            c.conv(f"{sname}_down", sname, cout, cout, 3, h, w, ho, wo, groups=cout)
+        else:
+            ho, wo = h // 2, w // 2
+            check(ho, wo, f"{sname}_down")
+        c.alive(image + cout * (hw + ho * wo))
+        h, w = ho, wo
+    c.close_stage(sname, (cout, h, w))
+    return h, w
+
+
+class CostTotals(NamedTuple):
+    """The network totals of :func:`count_costs`, without its rows."""
+
+    params: int
+    macs: int
+    cio: int
+    peak_activations: int
+
+
+def _vanished(h: int, w: int, where: str) -> None:
+    if h < 1 or w < 1:
+        raise UserError(f"input_size: the feature map vanishes at {where}")
+
+
+@lru_cache(maxsize=65536)
+def _stage_totals(channels: int, growth: int, depth: int, out_channels: int, downsample: bool,
+                  multiplier: float, link_base: int, keep_base: bool, ds: bool, h: int, w: int,
+                  image: int) -> tuple[int, int, int, int, int, int]:
+    c = _Counter()
+    h, w = _stage(c, "stage", channels, growth, depth, out_channels, downsample, multiplier, link_base,
+                  keep_base, ds, h, w, image, _vanished)
+    s = c.stages[0]
+    return s.params, s.macs, s.cio, s.peak_activations, h, w
+
+
+def cost_totals(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> CostTotals:
+    """The same totals as :func:`count_costs`, with each stage's counted once per distinct stage
+    (memoised): a search scoring many candidates that share stages pays for each stage once.
+
+    Raises the same :class:`UserError` as :func:`count_costs` for an input too small.
+    """
+    height, width = normalize_input_size(input_size)
+    image = 3 * height * width
+    channels = arch.stem[1]
+    try:
+        stem = _stem_totals(arch.stem[0], arch.stem[1], arch.depthwise, (height, width))
+        params, macs, cio, peak = stem.params, stem.macs, stem.cio, stem.peak_activations
+        h, w = stem.stem_size
+        for stage in arch.stages:
+            p, m, io, pk, h, w = _stage_totals(
+                channels, stage.growth, stage.depth, stage.out_channels, stage.downsample, arch.multiplier,
+                arch.link_base, arch.keep_base, arch.depthwise, h, w, image)
+            params, macs, cio, peak = params + p, macs + m, cio + io, max(peak, pk)
+            channels = stage.out_channels
+    except UserError:
+        count_costs(arch, input_size)  # raises the error that names the stage
+        raise
+    head = _head_totals(channels, arch.num_classes, h, w, image)
+    return CostTotals(params + head[0], macs + head[1], cio, max(peak, head[2]))
+
+
+class _Ends(NamedTuple):
+    params: int
+    macs: int
+    cio: int
+    peak_activations: int
+    stem_size: tuple[int, int]
+
+
+@lru_cache(maxsize=4096)
+def _stem_totals(c0: int, c1: int, ds: bool, size: tuple[int, int]) -> _Ends:
+    """The stem's totals and the size after it."""
+    height, width = size
+    c = _Counter()
+    h, w = _stem(c, c0, c1, ds, height, width, 3 * height * width, _vanished)
+    s = c.stages[0]
+    return _Ends(s.params, s.macs, s.cio, s.peak_activations, (h, w))
+
+
+def _stem(c: _Counter, c0: int, c1: int, ds: bool, height: int, width: int, image: int,
+          check: Any) -> tuple[int, int]:
+    """Count the stem into ``c`` (conv3x3/2, conv3x3 or 1x1 for DS, max-pool 3x3/2 or DS's depthwise
+    conv3x3/2); the size after it."""
+    h, w = _halve(height), _halve(width)
+    c.conv("stem_conv1", "stem", 3, c0, 3, height, width, h, w)
+    c.alive(image + c0 * h * w)
+    c.conv("stem_conv2", "stem", c0, c1, 1 if ds else 3, h, w, h, w)
+    c.alive(image + (c0 + c1) * h * w)
+    ho, wo = _halve(h), _halve(w)
+    check(ho, wo, "stem_down")
+    if ds:
+        c.conv("stem_down", "stem", c1, c1, 3, h, w, ho, wo, groups=c1)
+    c.alive(image + c1 * (h * w + ho * wo))
+    c.close_stage("stem", (c1, ho, wo))
+    return ho, wo
+
+
+@lru_cache(maxsize=4096)
+def _head_totals(channels: int, classes: int, h: int, w: int, image: int) -> tuple[int, int, int]:
+    """The head's parameters, MACs and peak (no CIO: the classifier is not a convolution)."""
+    peak = max(image + channels * (h * w + 1), image + channels + classes)
+    return channels * classes + classes, channels * classes, peak
+
+
 def count_costs(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> CostReport:
     """Count parameters, MACs, CIO, per-layer and per-stage rows, and peak activations.
 
@@ -164,69 +312,14 @@ def count_costs(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> Co
 
     # Stem: conv3x3/2, conv3x3 (1x1 for DS), then max-pool 3x3/2 (DS: depthwise conv3x3/2).
     c0, c1 = arch.stem
-    h, w = _halve(height), _halve(width)
-    c.conv("stem_conv1", "stem", 3, c0, 3, height, width, h, w)
-    c.alive(image + c0 * h * w)
-    c.conv("stem_conv2", "stem", c0, c1, 1 if ds else 3, h, w, h, w)
-    c.alive(image + (c0 + c1) * h * w)
-    ho, wo = _halve(h), _halve(w)
-    check(ho, wo, "stem_down")
-    if ds:
-        c.conv("stem_down", "stem", c1, c1, 3, h, w, ho, wo, groups=c1)
-    c.alive(image + c1 * (h * w + ho * wo))
-    h, w = ho, wo
-    c.close_stage("stem", (c1, h, w))
+    h, w = _stem(c, c0, c1, ds, height, width, image, check)
 
     channels = c1
     for i, stage in enumerate(arch.stages, start=1):
-        sname = f"stage{i}"
-        plan = plan_block(channels, stage.growth, arch.multiplier, stage.depth, arch.link_base,
-                          arch.keep_base)
-        hw = h * w
-        held = image + channels * hw  # the caller holds the block input until the block returns
-        stored = 0  # layer outputs (>= 1) the block still holds
-        sizes = [wk * hw for wk in plan.widths]
-        for k in range(1, plan.depth + 1):
-            sources = plan.links[k]
-            released = plan.released_at[k]
-            cin = plan.in_widths[k]
-            cout = plan.widths[k]
-            lname = f"{sname}_block.layer{k}"
-            if len(sources) > 1:
-                extra = cin * hw  # the concatenation buffer, alive until the layer's first conv ends
-                c.alive(held + stored + extra)
-            else:  # the input is a stored tensor, extra only once the block has dropped it
-                extra = sizes[sources[0]] if released else 0
-            for j in released:
-                stored -= sizes[j]
-            out = sizes[k]
-            if ds:
-                c.conv(f"{lname}.pointwise", sname, cin, cout, 1, h, w, h, w)
-                c.alive(held + stored + extra + out)
-                c.conv(f"{lname}.depthwise", sname, cout, cout, 3, h, w, h, w, groups=cout)
-                c.alive(held + stored + 2 * out)
-            else:
-                c.conv(lname, sname, cin, cout, 3, h, w, h, w)
-                c.alive(held + stored + extra + out)
-            stored += out
-        block_out = plan.out_channels * hw
-        if len(plan.outputs) > 1:
-            c.alive(held + stored + block_out)
-        cout = stage.out_channels
-        c.conv(f"{sname}_transition", sname, plan.out_channels, cout, 1, h, w, h, w)
-        c.alive(image + block_out + cout * hw)
-        if stage.downsample:
-            if ds:
-                ho, wo = _halve(h), _halve(w)
-                check(ho, wo, f"{sname}_down")
-                c.conv(f"{sname}_down", sname, cout, cout, 3, h, w, ho, wo, groups=cout)
-            else:
-                ho, wo = h // 2, w // 2
-                check(ho, wo, f"{sname}_down")
-            c.alive(image + cout * (hw + ho * wo))
-            h, w = ho, wo
-        channels = cout
-        c.close_stage(sname, (cout, h, w))
+        h, w = _stage(c, f"stage{i}", channels, stage.growth, stage.depth, stage.out_channels,
+                      stage.downsample, arch.multiplier, arch.link_base, arch.keep_base, ds, h, w, image,
+                      check)
+        channels = stage.out_channels
 
     # Head: global pooling, flatten (a view), dropout (identity at inference), classifier.
     classes = arch.num_classes

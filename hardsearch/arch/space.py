@@ -24,15 +24,20 @@ last end with a downsampling, so a 4-level space holds both the 5-stage HarDNet-
 (blocks 1, 2, 1, 1) and the 6-stage HarDNet-85 (1, 2, 2, 1).
 
 A point of the space is a dict of Optuna parameters (``stem0``, ``multiplier``,
-``l2_blocks``, ``l2_b1_growth``, …); :meth:`SearchSpace.suggest` draws one through an Optuna
-trial, :meth:`SearchSpace.decode` turns parameters into an :class:`ArchConfig`, and
-:meth:`SearchSpace.encode` turns an architecture back into parameters (they round-trip).
+``l2_blocks``, ``l2_b1_growth``, …): a fixed-length genome (:meth:`SearchSpace.genes`) in which
+every block a level may hold has its genes, whether or not the point uses that block, so every
+trial draws every parameter and samplers see the whole space. :meth:`SearchSpace.suggest` draws
+one through an Optuna trial, :meth:`SearchSpace.decode` turns parameters into an
+:class:`ArchConfig`, and :meth:`SearchSpace.encode` turns an architecture back into the whole
+genome (the genes of an unused block repeat the level's last used block); they round-trip.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -142,49 +147,142 @@ class SearchSpace:
     description: str = ""
 
     # -- points of the space -------------------------------------------------------------------
-    def suggest(self, trial: optuna.Trial, *, name: str | None = None) -> ArchConfig:
-        """Draw an architecture through ``trial`` (define-by-run: block parameters are conditional)."""
+    def genes(self) -> list[tuple[str, Param]]:
+        return list(self._genes)
+
+    @functools.cached_property
+    def _genes(self) -> tuple[tuple[str, Param], ...]:
+        """Every free parameter of the space, in a fixed order: the genome every trial draws whole.
+
+        A level's blocks all have genes, up to the most blocks it may hold; the genes of a block
+        a point does not use are carried but ignored, so the genome has the same length for every
+        point and samplers (NSGA-II/III, TPE, GP) see the whole space in every trial.
+        """
+        out = [(name, param) for name, param in (
+            ("stem0", self.stem[0]), ("stem1", self.stem[1]), ("multiplier", self.multiplier),
+            ("link_base", self.link_base), ("depthwise", self.depthwise), ("keep_base", self.keep_base),
+            ("dropout", self.dropout)) if not param.fixed]
+        for i, level in enumerate(self.levels, start=1):
+            if not level.blocks.fixed:
+                out.append((f"l{i}_blocks", level.blocks))
+            for j in range(1, _most(level.blocks) + 1):
+                for key, param in (("growth", level.growth), ("depth", level.depth),
+                                   ("out", level.out_channels)):
+                    if not param.fixed:
+                        out.append((f"l{i}_b{j}_{key}", param))
+        return tuple(out)
+
+    @functools.cached_property
+    def _blocks_of(self) -> dict[str, tuple[int, int]]:
+        """Gene name -> (level, block) for the genes of a block."""
+        out = {}
+        for key, _ in self._genes:
+            match = re.match(r"l(\d+)_b(\d+)_", key)
+            if match is not None:
+                out[key] = (int(match.group(1)), int(match.group(2)))
+        return out
+
+    def _assemble(self, draw: Any, *, name: str | None) -> ArchConfig:
+        """The architecture whose every parameter ``draw(name, param)`` gives (genome order)."""
+        stem = [draw("stem0", self.stem[0]), draw("stem1", self.stem[1])]
+        data: dict[str, Any] = {
+            "name": "pending", "stem": stem,
+            "multiplier": draw("multiplier", self.multiplier),
+            "link_base": draw("link_base", self.link_base),
+            "depthwise": draw("depthwise", self.depthwise),
+            "keep_base": draw("keep_base", self.keep_base),
+            "dropout": draw("dropout", self.dropout),
+            "num_classes": self.num_classes,
+        }
         stages = []
         for i, level in enumerate(self.levels, start=1):
-            blocks = level.blocks.suggest(trial, f"l{i}_blocks")
-            for j in range(1, blocks + 1):
+            blocks = draw(f"l{i}_blocks", level.blocks)
+            for j in range(1, _most(level.blocks) + 1):
                 prefix = f"l{i}_b{j}_"
-                stages.append({
-                    "growth": level.growth.suggest(trial, prefix + "growth"),
-                    "depth": level.depth.suggest(trial, prefix + "depth"),
-                    "out_channels": level.out_channels.suggest(trial, prefix + "out"),
-                    "downsample": i < len(self.levels) and j == blocks,
-                })
-        data = {
-            "name": "pending",
-            "stem": [self.stem[0].suggest(trial, "stem0"), self.stem[1].suggest(trial, "stem1")],
-            "multiplier": self.multiplier.suggest(trial, "multiplier"),
-            "link_base": self.link_base.suggest(trial, "link_base"),
-            "depthwise": self.depthwise.suggest(trial, "depthwise"),
-            "keep_base": self.keep_base.suggest(trial, "keep_base"),
-            "dropout": self.dropout.suggest(trial, "dropout"),
-            "num_classes": self.num_classes,
-            "stages": stages,
-        }
+                block = {"growth": draw(prefix + "growth", level.growth),
+                         "depth": draw(prefix + "depth", level.depth),
+                         "out_channels": draw(prefix + "out", level.out_channels),
+                         "downsample": i < len(self.levels) and j == blocks}
+                if j <= blocks:  # the genes of later blocks are drawn and carried, not used
+                    stages.append(block)
+        data["stages"] = stages
         data["name"] = name or f"{self.name}-{arch_digest(data)}"
         try:
             return arch_from_dict(data, source=f"space {self.name}")
         except ArchError as exc:  # e.g. a multiplier that rounds a key layer to zero channels
             raise SpaceError(str(exc)) from None
 
-    def decode(self, params: Mapping[str, Any], *, name: str | None = None) -> ArchConfig:
-        """The architecture of a point given as Optuna parameters."""
-        try:
-            return self.suggest(optuna.trial.FixedTrial(dict(params)), name=name)
-        except ValueError as exc:
-            if isinstance(exc, SpaceError):
-                raise
-            raise SpaceError(f"space {self.name}: parameters {dict(params)}: {exc}") from None
+    def suggest(self, trial: optuna.Trial, *, name: str | None = None) -> ArchConfig:
+        """Draw an architecture through ``trial``: every gene of :meth:`genes`, every time."""
+        return self._assemble(lambda key, param: param.suggest(trial, key), name=name)
+
+    def decode(self, params: Mapping[str, Any], *, name: str | None = None, check: bool = True) -> ArchConfig:
+        """The architecture of a point given as Optuna parameters.
+
+        Genes of unused blocks may be missing (studies from before the fixed-length genome).
+        ``check=False`` skips checking each value against its range, for a genome that was made
+        inside the space (a sampler's candidates).
+        """
+        params = self.complete(params)
+
+        def draw(key: str, param: Param) -> Any:
+            if param.fixed:
+                return param.constant
+            value = params[key]
+            if check and not param.contains(value):
+                raise SpaceError(f"space {self.name}: parameter {key}: got {value!r}; allowed: "
+                                 f"{param.describe()} ({self.source}: {param.key})")
+            return round(value, 10) if isinstance(value, float) and param.step else value
+
+        return self._assemble(draw, name=name)
+
+    def complete(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """``params`` with the genes of unused blocks filled in (carried from the level's last used
+        block), in genome order; a :class:`SpaceError` names a missing gene that is used."""
+        out: dict[str, Any] = {}
+        for key, param in self._genes:
+            if key in params:
+                out[key] = params[key]
+                continue
+            carried = _carried_from(key)
+            if carried is not None and carried in out and self.unused(key, params):
+                out[key] = out[carried]
+                continue
+            raise SpaceError(f"space {self.name}: parameters {dict(params)}: missing {key!r}; allowed: "
+                             f"{param.describe()} ({self.source}: {param.key})")
+        return out
+
+    @functools.cached_property
+    def used_when(self) -> tuple[tuple[str, str | int | None, int], ...]:
+        """Per gene in genome order: (name, what says how many blocks its level uses: the level's
+        ``lN_blocks`` gene or a constant, or None for a top-level gene, its block number)."""
+        out = []
+        for key, _ in self._genes:
+            where = self._blocks_of.get(key)
+            if where is None:
+                out.append((key, None, 0))
+                continue
+            blocks = self.levels[where[0] - 1].blocks
+            out.append((key, blocks.constant if blocks.fixed else f"l{where[0]}_blocks", where[1]))
+        return tuple(out)
+
+    def unused(self, key: str, params: Mapping[str, Any]) -> bool:
+        """Whether gene ``key`` belongs to a block the point ``params`` does not use."""
+        where = self._blocks_of.get(key)
+        if where is None:
+            return False
+        level, block = where
+        blocks = self.levels[level - 1].blocks
+        used = blocks.constant if blocks.fixed else params.get(f"l{level}_blocks")
+        return isinstance(used, int) and block > used
 
     def encode(self, arch: ArchConfig, *, label: str | None = None) -> dict[str, Any]:
-        """The Optuna parameters of ``arch``; a :class:`SpaceError` if it is not in this space.
+        """The Optuna parameters of ``arch`` (the whole genome); a :class:`SpaceError` if it is not in
+        this space.
 
-        The error names the architecture (``label``), the parameter, its value and its range.
+        The genes of blocks ``arch`` does not use repeat the level's last used block, so a seed
+        is a full point of its space. The error names the architecture (``label``), the
+        parameter, its value and its range.
         """
         label = label or arch.name
         params: dict[str, Any] = {}
@@ -221,7 +319,7 @@ class SearchSpace:
                 put(f"l{i}_b{j}_growth", level.growth, stage.growth)
                 put(f"l{i}_b{j}_depth", level.depth, stage.depth)
                 put(f"l{i}_b{j}_out", level.out_channels, stage.out_channels)
-        return params
+        return self.complete(params)
 
     def sample(self, n: int, *, seed: int = 0) -> list[ArchConfig]:
         """``n`` members drawn uniformly at random (Optuna's RandomSampler), reproducible by seed."""
@@ -253,6 +351,19 @@ def arch_digest(data: Mapping[str, Any] | ArchConfig) -> str:
     body = {k: v for k, v in data.items() if k not in ("name", "metadata")}
     text = yaml.safe_dump(body, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _most(blocks: Param) -> int:
+    """The most blocks a level may hold."""
+    return int(max(_values(blocks)))
+
+
+def _carried_from(key: str) -> str | None:
+    """The gene an unused block's gene is carried from: the same gene of the block before."""
+    match = re.fullmatch(r"l(\d+)_b(\d+)_(\w+)", key)
+    if match is None or int(match.group(2)) < 2:
+        return None
+    return f"l{match.group(1)}_b{int(match.group(2)) - 1}_{match.group(3)}"
 
 
 def _same(a: Any, b: Any) -> bool:

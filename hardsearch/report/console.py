@@ -1,4 +1,5 @@
-"""The Pareto front as a console table, and which member to pick (the search's closing summary)."""
+"""The Pareto front as a console table, which member to pick and the hypervolume (the search's closing
+summary)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from optuna.trial import FrozenTrial
 
 from hardsearch.arch.config import summarize_arch
 from hardsearch.report.pareto import ParetoReport
+from hardsearch.report.text import per_study
 from hardsearch.study.objectives import format_objective
 
-__all__ = ["format_front", "format_recommendation"]
+__all__ = ["format_front", "format_recommendation", "format_hypervolume"]
 
 
 def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str]) -> str:
@@ -47,3 +49,12 @@ def format_recommendation(report: ParetoReport) -> list[str]:
     if instead:
         lines.append("instead of a seed: " + "; ".join(instead))
     return lines
+
+
+def format_hypervolume(report: ParetoReport) -> str:
+    """The hypervolumes and whether they compare with other studies' (the bounds are in report.md)."""
+    loose = per_study(report)
+    how = ("bounds fixed in the study: compares with studies of the same space and proxy" if not loose else
+           "normalised per study, not comparable across studies: " + ", ".join(loose))
+    return (f"hypervolume {report.hypervolume_front:.4f} (seeds alone {report.hypervolume_seeds:.4f}; "
+            f"{how})")

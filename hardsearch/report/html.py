@@ -18,7 +18,7 @@ from typing import Any
 from hardsearch.core.files import write_text_atomic
 from hardsearch.report.pareto import ParetoReport
 from hardsearch.report.plots import AXIS_LABELS, axis_title
-from hardsearch.report.text import format_gain, pick_sentences, proxy_sentence
+from hardsearch.report.text import format_gain, hypervolume_sentence, pick_sentences, proxy_sentence
 from hardsearch.study.objectives import format_objective
 
 __all__ = ["write_html", "to_html", "hover_text"]
@@ -140,8 +140,6 @@ def to_html(report: ParetoReport) -> str:
                          config=config)
     volume = pio.to_html(_hypervolume_figure(report), include_plotlyjs=False, full_html=False,
                          div_id="hypervolume", config=config)
-    reference = ", ".join(f"{o} {format_objective(o, v)}" for o, v in
-                          zip(report.objectives, report.reference_point, strict=True))
     study = html.escape(report.study)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hardsearch: Pareto report of {study}</title>
@@ -149,8 +147,8 @@ def to_html(report: ParetoReport) -> str:
 <h1>Pareto report: study <code>{study}</code></h1>
 <p>{report.n_trials} trials, {report.n_feasible} feasible and complete; {len(report.front)} on the Pareto
 front. Hypervolume of the front <b>{report.hypervolume_front:.4f}</b>, of the seeds alone
-<b>{report.hypervolume_seeds:.4f}</b> (objectives normalised to [0, 1] over the feasible trials, reference
-point 1.1 in every dimension: {html.escape(reference)}). Hover a point for its architecture.</p>
+<b>{report.hypervolume_seeds:.4f}</b>, computed on {html.escape(hypervolume_sentence(report))}
+Hover a point for its architecture.</p>
 <p>{html.escape(proxy_sentence(report))}</p>
 <h2>Which one to pick</h2>{_picks(report)}
 {pareto}

@@ -1,12 +1,19 @@
 """The Pareto report of a study as plain data: the front, the seeds against it, the hypervolume.
 
 Hypervolume is computed on normalised objectives, all turned into minimisation: each objective
-is scaled to [0, 1] by its minimum and maximum over the study's feasible complete trials, and
-the reference point is 1.1 in every normalised dimension (10 % beyond the worst value seen).
-The report states the reference point in the objectives' own units too.
+is mapped so that its best value is 0 and its worst 1, by the bounds fixed once per study from
+the space and the proxy's calibration and stored in the study
+(:mod:`hardsearch.study.bounds`, :mod:`hardsearch.search.bounds`). The reference point is 1.1
+in every normalised dimension (the worst bound plus 10 % of the range). The front, the seeds
+alone and the history all use it, so studies of the same space and proxy compare. An objective
+without a fixed bound (``latency``, measured per trial; every objective of a study from before
+the bounds were stored) falls back to its best and worst value over the study's feasible
+complete trials, and the report says which objectives are normalised per study and thus not
+comparable across studies. The report states each objective's bounds, where they come from,
+and the reference point in the objectives' own units.
 
-It also says which member to pick, in the same normalisation (every objective scaled to [0, 1]
-over the feasible trials, 0 = the best value seen):
+It also says which member to pick, in a per-study normalisation (every objective scaled to
+[0, 1] over the study's feasible trials, 0 = the best value seen, whatever the fixed bounds):
 
 - the **knee**: the front member closest (Euclidean distance) to the ideal point, the point
   that has the best value seen of every objective at once (0 in every normalised dimension);
@@ -28,6 +35,7 @@ import numpy as np
 from optuna.trial import FrozenTrial
 
 from hardsearch.arch.config import summarize_arch
+from hardsearch.study.bounds import Bounds
 from hardsearch.study.front import feasible, pareto_front, update_front
 
 __all__ = ["SeedComparison", "ParetoReport", "COSTS", "build_report", "hypervolume", "knee",
@@ -68,6 +76,9 @@ class ParetoReport(NamedTuple):
     knee: dict[str, Any] | None = None
     # Per dominated seed: {"seed", "seed_trial", "trial", "margin", "gains"} (gains normalised)
     seed_picks: Sequence[dict[str, Any]] = ()
+    # The hypervolume's normalisation, per objective: {"best", "worst" (own units; None: no feasible
+    # trial to take them from), "source", "fixed" (True: stored in the study; False: per study)}
+    bounds: dict[str, dict[str, Any]] | None = None
 
 
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
@@ -84,7 +95,9 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
 def knee(normalised: Mapping[int, Sequence[float]]) -> tuple[int, float] | None:
     """The member (trial number -> normalised objectives, 0 = best) closest to the ideal point 0.
 
-    Returns ``(trial, distance)``; ties go to the earliest trial; None for no members.
+    The report passes the per-study normalisation (over the study's feasible trials), not the
+    fixed hypervolume bounds. Returns ``(trial, distance)``; ties go to the earliest trial; None
+    for no members.
     """
     if not normalised:
         return None
@@ -99,7 +112,8 @@ def widest_margin(seed: Sequence[float],
 
     A member's gain on an objective is ``seed - member`` there; its margin is its smallest gain.
     Returns ``(trial, margin, gains)`` for the largest margin (ties: the largest total gain, then
-    the earliest trial); None for no dominators.
+    the earliest trial); None for no dominators. The report passes the per-study normalisation,
+    as for :func:`knee`.
     """
     if not dominators:
         return None
@@ -162,27 +176,63 @@ def _row(trial: FrozenTrial, objectives: Sequence[str], arch_file: str | None) -
     }
 
 
+def _normalisation(objectives: Sequence[str], directions: Sequence[str], points: np.ndarray,
+                   bounds: Bounds | None) -> tuple[np.ndarray, np.ndarray, dict[str, dict[str, Any]]]:
+    """The hypervolume's normalisation, ``(low, span)`` on the signed objectives (``(x - low) / span``:
+    best 0, worst 1), from the fixed ``bounds`` where they hold the objective and otherwise over
+    the study's feasible ``points``; and what it is per objective (:attr:`ParetoReport.bounds`)."""
+    low, span, described = [], [], {}
+    for i, (o, d) in enumerate(zip(objectives, directions, strict=True)):
+        sign = 1.0 if d == "minimize" else -1.0
+        bound = bounds.objectives.get(o) if bounds is not None else None
+        if bound is not None and sign * (bound.worst - bound.best) > 0:
+            low.append(sign * bound.best)
+            span.append(sign * (bound.worst - bound.best))
+            described[o] = {"best": bound.best, "worst": bound.worst, "source": bound.source, "fixed": True}
+            continue
+        why = ("the study stores no fixed bounds" if bounds is None else
+               "measured per trial, no fixed bound" if o == "latency" else "no fixed bound stored")
+        if len(points):
+            lo, hi = float(points[:, i].min()), float(points[:, i].max())
+            low.append(lo)
+            span.append(hi - lo if hi > lo else 1.0)
+            best, worst, source = sign * lo, sign * hi, f"this study's feasible trials; {why}"
+        else:
+            low.append(0.0)
+            span.append(1.0)
+            best, worst, source = None, None, f"no feasible trial yet; {why}"
+        described[o] = {"best": best, "worst": worst, "source": source, "fixed": False}
+    return np.array(low), np.array(span), described
+
+
 def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Sequence[str],
                  directions: Sequence[str], arch_files: Mapping[int, str] | None = None, *,
                  proxy: Mapping[str, Any] | None = None,
-                 input_size: Sequence[int] | None = None) -> ParetoReport:
+                 input_size: Sequence[int] | None = None, bounds: Bounds | None = None) -> ParetoReport:
     """The report of a study's trials (pure: no storage access).
 
-    ``proxy`` says what the proxy objective is (the study's ``hardsearch.proxy`` attribute) and
-    ``input_size`` where the costs were counted; both only label the report.
+    ``bounds`` are the study's fixed hypervolume bounds (its ``hardsearch.bounds`` attribute;
+    None for a study from before them): the hypervolumes are normalised by them, and an
+    objective they do not hold by its best and worst value over the feasible trials. The knee
+    and the seed picks always use that per-study normalisation. ``proxy`` says what the proxy
+    objective is (the study's ``hardsearch.proxy`` attribute) and ``input_size`` where the costs
+    were counted; both only label the report.
     """
     arch_files = dict(arch_files or {})
     ok = sorted((t for t in trials if feasible(t)), key=lambda t: t.number)
     front = pareto_front(trials, directions)
     front_numbers = {t.number for t in front}
     points = np.array([_signed(t.values, directions) for t in ok]) if ok else np.zeros((0, len(objectives)))
+    # which one to pick: per study, over the feasible trials
     if len(points):
         low, high = points.min(axis=0), points.max(axis=0)
         span = np.where(high > low, high - low, 1.0)
     else:
         low, span = np.zeros(len(objectives)), np.ones(len(objectives))
+    # the hypervolume: by the fixed bounds where the study has them
+    hv_low, hv_span, described = _normalisation(objectives, directions, points, bounds)
     reference_norm = np.full(len(objectives), 1.0 + REFERENCE_MARGIN)
-    reference = low + reference_norm * span
+    reference = hv_low + reference_norm * hv_span
     reference_units = [float(r if d == "minimize" else -r)
                        for r, d in zip(reference, directions, strict=True)]
 
@@ -190,7 +240,7 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
         if not group:
             return 0.0
         signed = np.array([_signed(t.values, directions) for t in group])
-        return hypervolume((signed - low) / span, reference_norm)
+        return hypervolume((signed - hv_low) / hv_span, reference_norm)
 
     history = []
     so_far: list[FrozenTrial] = []
@@ -232,5 +282,5 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
                  "objectives": dict(zip(objectives, t.values, strict=True)), "costs": _costs(t),
                  "summary": summarize_arch(t.user_attrs.get("arch"))} for t in ok],
         proxy=dict(proxy) if proxy else None, input_size=list(input_size) if input_size else None,
-        knee=knee_row, seed_picks=picks,
+        knee=knee_row, seed_picks=picks, bounds=described,
     )

@@ -10,7 +10,8 @@ from hardsearch.core.files import atomic_path, write_text_atomic
 from hardsearch.report.pareto import COSTS, ParetoReport, describe_proxy
 from hardsearch.study.objectives import format_objective
 
-__all__ = ["to_markdown", "write_report", "pick_sentences", "proxy_sentence", "format_gain"]
+__all__ = ["to_markdown", "write_report", "pick_sentences", "proxy_sentence", "hypervolume_sentence",
+           "per_study", "format_gain"]
 
 
 def format_gain(objective: str, gain: float) -> str:
@@ -39,6 +40,44 @@ def proxy_sentence(report: ParetoReport) -> str:
     if report.input_size:
         text += f". Costs are counted at {report.input_size[0]}x{report.input_size[1]}"
     return text + "."
+
+
+def per_study(report: ParetoReport) -> list[str]:
+    """The objectives the hypervolume normalises per study (no fixed bound): not comparable across studies."""
+    bounds = report.bounds or {}
+    return [o for o in report.objectives if not bounds.get(o, {}).get("fixed")]
+
+
+def _bound(report: ParetoReport, objective: str) -> str:
+    b = (report.bounds or {}).get(objective) or {"best": None, "source": "per study"}
+    if b["best"] is None:
+        return f"{objective} ({b['source']})"
+    return (f"{objective} best {format_objective(objective, b['best'])} worst "
+            f"{format_objective(objective, b['worst'])} ({b['source']})")
+
+
+def hypervolume_sentence(report: ParetoReport) -> str:
+    """How the hypervolume is normalised (each objective's bounds and where they come from), the
+    reference point, and whether it compares with other studies' (for every renderer)."""
+    loose = per_study(report)
+    fixed = [o for o in report.objectives if o not in loose]
+    parts = []
+    if fixed:
+        parts.append("objectives normalised by bounds fixed by the space and the proxy's calibration, stored "
+                     "in the study (0 = best, 1 = worst, maximised ones negated): "
+                     + ", ".join(_bound(report, o) for o in fixed))
+    if loose:
+        parts.append(("objectives" if not fixed else ", ".join(loose)) + " normalised per study, by the best "
+                     "and worst value over this study's feasible trials (0 = best, 1 = worst): "
+                     + ", ".join(_bound(report, o) for o in loose))
+    ref = ", ".join(f"{x} {format_objective(x, v)}"
+                    for x, v in zip(report.objectives, report.reference_point, strict=True))
+    text = "; ".join(parts) + ("; reference point 1.1 in every normalised dimension (the worst value plus "
+                               f"10 % of the range): {ref}")
+    if loose:
+        return text + (f"; normalised per study and thus not comparable with other studies' hypervolumes: "
+                       f"{', '.join(loose)}.")
+    return text + ", so studies of the same space and proxy compare."
 
 
 def pick_sentences(report: ParetoReport) -> list[str]:
@@ -99,12 +138,9 @@ def to_markdown(report: ParetoReport) -> str:
         for d in s.dominated_by:
             lines.append(f"  - trial {d['trial']}: " + ", ".join(
                 f"{x} {format_gain(x, g)}" for x, g in d["gains"].items()))
-    ref = ", ".join(f"{x} {format_objective(x, v)}" for x, v in zip(o, report.reference_point, strict=True))
     lines += ["", "## Hypervolume", "",
               f"- front: **{report.hypervolume_front:.4f}**; seeds alone: **{report.hypervolume_seeds:.4f}**",
-              "- computed on objectives normalised to [0, 1] by their minimum and maximum over the feasible "
-              "trials (maximised ones negated), up to the reference point 1.1 in every dimension: "
-              f"{ref}.", ""]
+              f"- computed on {hypervolume_sentence(report)}", ""]
     return "\n".join(lines)
 
 

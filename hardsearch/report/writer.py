@@ -15,6 +15,7 @@ from hardsearch.report.html import write_html
 from hardsearch.report.pareto import ParetoReport, build_report
 from hardsearch.report.plots import write_plots
 from hardsearch.report.text import write_report
+from hardsearch.study.bounds import read_bounds
 from hardsearch.study.front import pareto_front
 from hardsearch.study.storage import READING, read_trials, storage_faults
 
@@ -33,12 +34,13 @@ def report_study(study: Any, folder: Path) -> tuple[ParetoReport, list[Path]]:
         directions = [d.name.lower() for d in study.directions]
         input_size = study.user_attrs.get("hardsearch.input_size", [224, 224])
         proxy = proxy_info(study)
+        bounds = read_bounds(study)  # None for a study from before the bounds: normalised per study
     front = pareto_front(trials, directions)
     with storage_faults(f"dir: {str(folder)!r}", "cannot write the report"):  # a full disk, no permission
         files = export_front(front, folder / "archs", study=study.study_name, objectives=objectives,
                              input_size=input_size)
         report = build_report(study.study_name, trials, objectives, directions, files, proxy=proxy,
-                              input_size=input_size)
+                              input_size=input_size, bounds=bounds)
         written = write_report(report, folder) + write_plots(report, folder) + [write_html(report, folder)]
     return report, written
 

@@ -1,8 +1,9 @@
 """A search run: open (or resume) the study, queue the seeds, then run this worker's trials.
 
 :func:`open_search` does everything that happens once per process before the first trial: the
-data set, the storage, the study and its attributes, the calibration of the proxy ensemble and
-the seeds (both once per study, under the study's lock), and this process's sampler.
+data set, the storage, the study and its attributes, the calibration of the proxy ensemble, the
+hypervolume bounds and the seeds (all once per study, under the study's lock), and this
+process's sampler.
 :func:`run_trials` runs the trials still missing to reach ``budget.n_trials``; re-running the
 same command resumes the study. Reporting what was found is the report layer's job
 (:mod:`hardsearch.app` puts the two together).
@@ -28,6 +29,7 @@ from hardsearch.arch.space import SearchSpace, labelled_seeds
 from hardsearch.core.errors import UserError
 from hardsearch.core.options import section
 from hardsearch.core.paths import RESULTS_DIR
+from hardsearch.search.bounds import load_or_fix_bounds
 from hardsearch.search.objective import CandidateError, Objective
 from hardsearch.search.options import SearchOptions
 from hardsearch.search.progress import CalibrationProgress, Progress
@@ -83,7 +85,10 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
     checked = check_proxy_options(proxy_options, data_options, space=space)
     check_input_sizes(space, [arch for _, arch in seeds], proxy=checked.name, resolution=data.resolution)
     sampler_options = section(options, "sampler")
-    create_sampler(sampler_options, seed=parsed.seed)
+    seed_genomes = [space.encode(arch, label=label) for label, arch in seeds]
+    make_sampler = functools.partial(create_sampler, sampler_options, space=space, objectives=objectives,
+                                     limits=parsed.limits, seeds=seed_genomes)
+    make_sampler(seed=parsed.seed)
 
     study_dir = Path(options["dir"]) if options.get("dir") else RESULTS_DIR / name
     storage = create_storage(section(options, "storage"), study_dir)
@@ -96,7 +101,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
     worker = options.get("worker")
     worker = f"{socket.gethostname()}-{os.getpid()}" if worker is None else str(worker)
     lock = functools.partial(study_lock, storage, name)
-    # Once per study, whichever worker comes first: calibration, attributes, seeds.
+    # Once per study, whichever worker comes first: calibration, hypervolume bounds, attributes, seeds.
     with storage_faults(storage, OPENING), lock():
         if checked.name == "ensemble" and "hardsearch.calibration" not in study.user_attrs:
             out(f"calibrating the ensemble on {len(space.seeds)} seeds + {checked.reference} random members "
@@ -104,6 +109,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
         calibrating = CalibrationProgress(out, bar=bool(parsed.logger.get("progress_bar", True)))
         proxy = create_proxy(proxy_options, data=data, space=space, study=study, data_options=data_options,
                              progress=calibrating)
+        load_or_fix_bounds(study, space=space, proxy=proxy, objectives=objectives, data=data, out=out)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(objectives)
@@ -120,7 +126,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
         added = enqueue_seeds(study, space, seeds)
         done = budget_used(study.get_trials(deepcopy=False))
     run_seed = parsed.seed if joined == 0 else hash((parsed.seed, joined)) % 2**31
-    study.sampler = create_sampler(sampler_options, seed=run_seed)
+    study.sampler = make_sampler(seed=run_seed)
     n_trials = parsed.n_trials
     remaining = n_trials - done
     out(f"study {name} ({redact(str(getattr(storage, 'url', study_dir)))}): {done} of {n_trials} trials done"

@@ -5,4 +5,5 @@
 - ``locks``: the per-study lock that lives in the storage
 - ``front``: feasibility and the Pareto front
 - ``objectives``: objectives, their directions and display units
+- ``bounds``: the fixed hypervolume bounds (each objective's best and worst value) stored in a study
 """

@@ -139,3 +139,23 @@ def test_lean_forward_lowers_the_measured_peak(monkeypatch):
 
     monkeypatch.setattr(HarmonicBlock, "forward", keep_everything)
     assert measure_peak_activations(build_model(arch), size) > lean
+
+
+@pytest.mark.parametrize("space_name", ["harmonic", "harmonic_ds"])
+def test_memoised_totals_equal_the_full_count(space_name):
+    """cost_totals (stages memoised, what the cost-aware sampler uses) gives count_costs's totals
+    exactly, and the same one-line error for an input too small."""
+    from hardsearch.arch.costs import cost_totals
+    from hardsearch.arch.space import load_space
+
+    space = load_space(space_name)
+    for arch in space.sample(150, seed=11):
+        for size in (224, (1024, 768), 32):
+            full = count_costs(arch, size)
+            assert tuple(cost_totals(arch, size)) == (full.params, full.macs, full.cio, full.peak_activations)
+    for size in ((8, 2) if space_name == "harmonic" else ()):  # DS halves with padding: never vanishes
+        with pytest.raises(UserError) as full:
+            count_costs(space.sample(1, seed=1)[0], size)
+        with pytest.raises(UserError) as memo:
+            cost_totals(space.sample(1, seed=1)[0], size)
+        assert str(memo.value) == str(full.value)

@@ -47,6 +47,28 @@ def test_layouts_of_the_published_models():
     assert [h85[f"l{i}_blocks"] for i in (2, 3)] == [2, 2]
     assert h85["l3_b2_growth"] == 48 and h85["l3_b2_out"] == 720
     assert "depthwise" not in h68  # constants are not parameters
+    # HarDNet-68 uses one block at level 3: the genes of the second repeat the first
+    assert [h68[f"l3_b2_{k}"] for k in ("growth", "depth", "out")] == \
+        [h68[f"l3_b1_{k}"] for k in ("growth", "depth", "out")]
+    assert list(h68) == list(h85) == [key for key, _ in space.genes()]
+
+
+def test_genome_is_fixed_length_and_carried_genes_are_ignored():
+    space = load_space("harmonic")
+    genes = [key for key, _ in space.genes()]
+    # 5 free top-level genes (stem x2, multiplier, link base, dropout), blocks of levels 2 and 3,
+    # and 3 genes for each of 1 + 2 + 2 + 1 blocks
+    assert len(genes) == 5 + 2 + 3 * 6
+    h68 = space.encode(load_seed("hardnet68"))
+    changed = dict(h68, l3_b2_growth=24, l3_b2_depth=4, l3_b2_out=256)  # an unused block's genes
+    assert space.decode(changed) == space.decode(h68)
+    # parameters of a study from before the fixed-length genome (no genes for unused blocks)
+    legacy = {k: v for k, v in h68.items() if not k.startswith("l3_b2_")}
+    assert space.decode(legacy) == space.decode(h68)
+    with pytest.raises(SpaceError, match="missing 'l3_b1_growth'"):
+        space.decode({k: v for k, v in h68.items() if k != "l3_b1_growth"})
+    with pytest.raises(SpaceError, match="l2_b1_growth: got 13; allowed: 12..40 step 2"):
+        space.decode(dict(h68, l2_b1_growth=13))
 
 
 @pytest.mark.parametrize("name", SPACES)
@@ -56,10 +78,17 @@ def test_random_points_round_trip(name):
     for _ in range(60):
         trial = study.ask()
         arch = space.suggest(trial)
-        # the parameters that were drawn; Optuna's stepped floats carry representation noise
-        # (1.7999999999999998 for 1.8), which decoding rounds away
-        assert space.encode(arch) == pytest.approx(trial.params, abs=1e-9)
+        # every gene is drawn, every time: the genome has one length for every point
+        assert list(trial.params) == [key for key, _ in space.genes()]
+        # the genes the point uses come back from encode; an unused block's genes are carried
+        # (Optuna's stepped floats carry representation noise, 1.7999999999999998 for 1.8, which
+        # decoding rounds away)
+        encoded = space.encode(arch)
+        assert list(encoded) == list(trial.params)
+        used = {k: v for k, v in trial.params.items() if not space.unused(k, trial.params)}
+        assert {k: encoded[k] for k in used} == pytest.approx(used, abs=1e-9)
         assert space.decode(trial.params, name=arch.name) == arch
+        assert space.decode(encoded, name=arch.name) == arch
         arch_from_dict({**space.decode(trial.params).__dict__, "stem": list(arch.stem),
                         "stages": [s.__dict__ for s in arch.stages], "metadata": {}})
         study.tell(trial, 0.0)

@@ -43,7 +43,7 @@ def test_offline_run_holds_every_trial_the_pareto_table_plots_and_artifact(tmp_p
     records = read_run(run_dir)
     (head,) = [r["run"] for r in records if r["type"] == "run"]
     assert head["run_group"] == "harmonic" and head["project"] == "hardsearch"
-    assert {"hardsearch", "space:harmonic", "sampler:nsga2", "proxy:naswot"} <= set(head["tags"])
+    assert {"hardsearch", "space:harmonic", "sampler:cost_aware", "proxy:naswot"} <= set(head["tags"])
     assert head["config"]["update"]["study"] == "harmonic"
 
     rows = {row["trial"]: row for row in history(records) if "trial/state" in row}

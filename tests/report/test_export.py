@@ -97,7 +97,7 @@ def test_model_export_matches_pytorch(tmp_path, fmt, suffix):
 
 def test_front_files_follow_the_front_after_a_resume(tmp_path):
     """Resumed, the front changes: files of trials that left it go; every other file in archs/ stays."""
-    first = run(small(tmp_path, trials=4))
+    first = run(small(tmp_path, "seed=1", trials=4))  # seed 1: two of the first four leave the front
     archs = first.study_dir / "archs"
     before = {t.number for t in first.front}
     member = sorted(archs.glob("trial*_*.yaml"))[0]
@@ -109,7 +109,7 @@ def test_front_files_follow_the_front_after_a_resume(tmp_path):
             "trial0097_other.yaml": member.read_text().replace("study: harmonic", "study: other")}
     for name, text in kept.items():
         (archs / name).write_text(text)
-    again = run(small(tmp_path, trials=12))
+    again = run(small(tmp_path, "seed=1", trials=12))
     after = {t.number for t in again.front}
     exported = {p.name for p in archs.glob("trial*_*.yaml")} - set(kept)
     names = {t.number: t.user_attrs["arch"]["name"] for t in again.front}

@@ -109,6 +109,9 @@ def test_the_pick_is_explained_in_markdown_html_console_and_json(tmp_path):
     data = json.loads((tmp_path / "pareto.json").read_text())
     assert {"front", "seeds", "points", "hypervolume_front", "reference_point"} <= set(data)  # kept
     assert data["knee"]["trial"] == 4 and data["seed_picks"][0]["trial"] == 3 and data["proxy"] == PROXY
+    assert data["bounds"]["macs"] == {"best": 0.0, "worst": 10.0, "fixed": False,  # no stored bounds
+                                      "source": "this study's feasible trials; the study stores no fixed "
+                                                "bounds"}
 
 
 def test_an_empty_study_recommends_nothing():

@@ -86,7 +86,8 @@ CASES = {
         ["space.link_base.choices=[]"],
         "harmonic.yaml: link_base: got {{'choices': []}}; allowed: {{choices: [...]}} with a non-empty"),
     "unknown space": (["+space=nope"], "unknown space 'nope'; allowed: harmonic, harmonic_ds"),
-    "unknown sampler": (["sampler=cmaes"], "unknown sampler 'cmaes'; allowed: gp, nsga2, nsga3, random, tpe"),
+    "unknown sampler": (["sampler=cmaes"],
+                        "unknown sampler 'cmaes'; allowed: cost_aware, gp, nsga2, nsga3, random, tpe"),
     "unknown proxy": (["proxy=magic"], "unknown proxy 'magic'; allowed: ensemble, grad_norm"),
     "missing dataset path": (
         ["data=imagefolder", "root={inputs}/no-such-images"],

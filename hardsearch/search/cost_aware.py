@@ -1,0 +1,269 @@
+"""The cost-aware sampler: exact costs for every candidate, a surrogate only for the proxy.
+
+In hardsearch the costs of an architecture are exact and take microseconds (closed form); only
+its proxy score is expensive. Generic samplers know neither. For each trial this sampler
+
+1. generates ``candidates`` points of the space: mutations and crossovers of the current
+   Pareto front and of the seeds (:mod:`hardsearch.search.genome`), plus uniformly random ones;
+2. drops those the study has already seen (or that another worker is evaluating) and those over
+   a limit, by their exact costs, so an over-limit architecture never reaches the proxy;
+3. picks the candidate with the largest expected hypervolume improvement
+   (:func:`hardsearch.search.acquisition.ehvi`, exact for one uncertain objective) under a
+   Gaussian-process surrogate of the proxy (:class:`~hardsearch.search.surrogate.Surrogate`)
+   fitted on the study's scored trials. Trials other workers are running enter the front at
+   their predicted score (a "kriging believer"), so workers spread out.
+
+Until ``n_startup_trials`` trials are scored, it picks the candidate farthest (in log MACs, CIO
+and params) from every trial so far, which spreads the first trials along the cost axes around
+the seeds. When an objective is not closed form (measured ``latency``), no hypervolume can be
+predicted, and it keeps to evolution: a uniformly chosen mutant or crossover of the front.
+
+Every trial draws the whole genome. The sampler holds no state that matters between trials
+(the surrogate's kernel is only a warm start), so several workers can share a study and a
+resumed run goes on where the last stopped; for a seed and a history it proposes the same point.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from hardsearch.arch.costs import cost_totals
+from hardsearch.arch.space import Param, SearchSpace, SpaceError
+from hardsearch.core.errors import UserError
+from hardsearch.search.acquisition import ehvi
+from hardsearch.search.genome import crossover, features, genome_key, mutate, random_genome
+from hardsearch.search.surrogate import Surrogate
+from hardsearch.study.front import feasible
+
+__all__ = ["CostAwareSampler", "CLOSED_FORM", "MODE_KEY"]
+
+CLOSED_FORM = ("params", "macs", "cio", "peak_activations")
+MODE_KEY = "cost_aware:mode"  # trial system attribute: how the point was chosen
+_SPREAD = ("params", "macs", "cio")
+
+
+def distribution(param: Param) -> BaseDistribution:
+    """The Optuna distribution :meth:`Param.suggest` draws from."""
+    if param.choices is not None:
+        return CategoricalDistribution(list(param.choices))
+    if param.integer:
+        return IntDistribution(int(param.low), int(param.high), step=int(param.step or 1), log=param.log)
+    return FloatDistribution(param.low, param.high, step=param.step, log=param.log)
+
+
+class CostAwareSampler(optuna.samplers.BaseSampler):
+    """See the module docstring. ``seeds``: the genomes of the study's seed architectures."""
+
+    def __init__(self, space: SearchSpace, objectives: Sequence[str], limits: Mapping[str, float], *,
+                 seeds: Sequence[Mapping[str, Any]] = (), seed: int = 0, candidates: int = 256,
+                 n_startup_trials: int = 10, refit_every: int = 8, random_fraction: float = 0.25) -> None:
+        if objectives[0] != "proxy":
+            raise UserError(f"sampler=cost_aware: objectives: got {list(objectives)}; allowed: proxy first")
+        self.space = space
+        self.objectives = list(objectives)
+        self.limits = {k: v for k, v in limits.items() if k in CLOSED_FORM}
+        self.seeds = [dict(s) for s in seeds]
+        self.seed = seed
+        self.candidates = candidates
+        self.n_startup_trials = n_startup_trials
+        self.random_fraction = random_fraction
+        self.closed_form = all(o in CLOSED_FORM for o in self.objectives[1:])
+        self._surrogate = Surrogate(refit_every=refit_every)
+        self._random = optuna.samplers.RandomSampler(seed=seed)
+        self._space = {key: distribution(param) for key, param in space.genes()}
+        self._costs: dict[tuple, dict[str, float] | None] = {}  # genome key -> costs (None: invalid)
+        self._features: dict[tuple, list[float]] = {}  # genome key -> surrogate features
+
+    # -- Optuna's sampler interface --------------------------------------------------------------
+    def reseed_rng(self) -> None:
+        self._random.reseed_rng()
+
+    def infer_relative_search_space(self, study: optuna.Study,
+                                    trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return dict(self._space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self._random.sample_independent(study, trial, param_name, param_distribution)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space or trial.system_attrs.get("fixed_params"):
+            return {}  # a queued trial (a seed, a retry) keeps its parameters
+        rng = np.random.default_rng([self.seed, trial.number])
+        genome, mode, info = self.propose(study.get_trials(deepcopy=False), rng, exclude=trial.number)
+        study._storage.set_trial_system_attr(trial._trial_id, MODE_KEY, {"mode": mode, **info})
+        return {key: genome[key] for key in search_space if key in genome}
+
+    # -- the proposal, on plain data -------------------------------------------------------------
+    def costs(self, genome: Mapping[str, Any]) -> dict[str, float] | None:
+        """Closed-form costs of a point (cached by its architecture); None if it is not valid."""
+        key = genome_key(self.space, genome)
+        if key not in self._costs:
+            try:
+                arch = self.space.decode(genome, name="candidate", check=False)
+                c = cost_totals(arch, self.space.input_size)
+                self._costs[key] = {"params": float(c.params), "macs": float(c.macs), "cio": float(c.cio),
+                                    "peak_activations": float(c.peak_activations)}
+            except (SpaceError, UserError):
+                self._costs[key] = None
+        return self._costs[key]
+
+    def features(self, genome: Mapping[str, Any], costs: Mapping[str, float]) -> list[float]:
+        key = genome_key(self.space, genome)
+        if key not in self._features:
+            self._features[key] = features(self.space, genome, costs)
+        return self._features[key]
+
+    def within_limits(self, costs: Mapping[str, float]) -> bool:
+        return all(costs[k] <= limit for k, limit in self.limits.items())
+
+    def propose(self, trials: Sequence[FrozenTrial], rng: np.random.Generator, *,
+                exclude: int | None = None) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        """The next point, how it was chosen (``startup``, ``model``, ``evolution``, ``random``),
+        and what the choice saw (candidates kept, predicted mean and sd, EHVI)."""
+        scored = [t for t in trials if t.number != exclude and feasible(t) and t.values is not None
+                  and math.isfinite(t.values[0]) and "duplicate_of" not in t.user_attrs]
+        pending = [g for g in (self._genome_of(t) for t in trials if t.number != exclude
+                               and t.state in (TrialState.RUNNING, TrialState.WAITING)) if g is not None]
+        seen = {genome_key(self.space, g) for g in
+                [g for g in (self._genome_of(t) for t in trials if t.number != exclude) if g is not None]}
+        front = _front(scored)
+        parents = [self._genome_of(t) for t in front]
+        parents = [g for g in parents if g is not None] + self.seeds
+        pool = self._candidates(parents, rng, seen)
+        if not pool:
+            return random_genome(self.space, rng), "random", {"candidates": 0}
+        if not self.closed_form:
+            evolved = [c for c in pool if c[2] != "random"] or pool
+            genome, _, how = evolved[int(rng.integers(len(evolved)))]
+            return genome, "evolution", {"candidates": len(pool), "from": how}
+        done_costs = [self.costs(g) for g in (self._genome_of(t) for t in scored) if g is not None]
+        pending_costs = [c for c in (self.costs(g) for g in pending) if c is not None]
+        if len(scored) < self.n_startup_trials:
+            genome, mode = self._spread(pool, [c for c in done_costs if c] + pending_costs)
+            return genome, mode, {"candidates": len(pool)}
+        return self._model(scored, pending, pool)
+
+    def _genome_of(self, trial: FrozenTrial) -> dict[str, Any] | None:
+        params = trial.system_attrs.get("fixed_params") or trial.params
+        try:
+            return self.space.complete(params)
+        except SpaceError:  # a running trial still drawing its parameters
+            return None
+
+    def _candidates(self, parents: list[dict[str, Any]], rng: np.random.Generator,
+                    seen: set[tuple]) -> list[tuple[dict[str, Any], dict[str, float], str]]:
+        """Up to ``self.candidates`` new points within the limits: (genome, costs, how it was made)."""
+        out: list[tuple[dict[str, Any], dict[str, float], str]] = []
+        keys = set(seen)
+        n_random = max(1, int(round(self.candidates * self.random_fraction))) if parents else self.candidates
+        n_cross = (self.candidates - n_random) // 3 if len(parents) >= 2 else 0
+        n_mutation = self.candidates - n_random - n_cross
+        plan = ["random"] * n_random + ["crossover"] * n_cross + ["mutation"] * n_mutation
+        for _ in range(4):  # limits can reject many: try again, at most 4 rounds
+            for how in plan:
+                if how == "random":
+                    genome = random_genome(self.space, rng)
+                elif how == "crossover":
+                    i, j = rng.choice(len(parents), size=2, replace=False)
+                    genome = crossover(self.space, parents[i], parents[j], rng)
+                    if rng.random() < 0.5:
+                        genome = mutate(self.space, genome, rng)
+                else:
+                    genome = mutate(self.space, parents[int(rng.integers(len(parents)))], rng,
+                                    rate=1.5 / len(self._space))
+                key = genome_key(self.space, genome)
+                if key in keys:
+                    continue
+                keys.add(key)
+                costs = self.costs(genome)
+                if costs is None or not self.within_limits(costs):
+                    continue
+                out.append((genome, costs, how))
+            if len(out) >= self.candidates // 8:
+                break
+        return out
+
+    def _spread(self, pool: list[tuple[dict[str, Any], dict[str, float], str]],
+                known: list[dict[str, float]]) -> tuple[dict[str, Any], str]:
+        """The candidate farthest (in log costs, each scaled by its spread in the pool) from every known
+        point: the first trials spread out along the cost axes."""
+        points = np.log(np.array([[c[k] for k in _SPREAD] for _, c, _ in pool]))
+        scale = points.std(axis=0)
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        if not known:
+            distance = -np.abs(points - points.mean(axis=0)).sum(axis=1)  # no history: the most typical
+        else:
+            ref = np.log(np.array([[c[k] for k in _SPREAD] for c in known]))
+            gaps = np.abs(points[:, None, :] - ref[None, :, :]) / scale
+            distance = np.sqrt((gaps ** 2).sum(axis=2)).min(axis=1)
+        best = int(np.argmax(distance))
+        return pool[best][0], "startup"
+
+    def _model(self, scored: list[FrozenTrial], pending: list[dict[str, Any]],
+               pool: list[tuple[dict[str, Any], dict[str, float], str]],
+               ) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        rows, ys, vectors = [], [], []
+        for t in scored:
+            genome = self._genome_of(t)
+            costs = self.costs(genome) if genome is not None else None
+            if costs is None:
+                continue
+            rows.append(self.features(genome, costs))
+            ys.append(float(t.values[0]))
+            vectors.append([-float(t.values[0])] + [float(v) for v in t.values[1:]])
+        surrogate = self._surrogate.fit(np.array(rows), np.array(ys))
+        pool_x = np.array([self.features(g, c) for g, c, _ in pool])
+        mean, sd = surrogate.predict(pool_x)
+        points = np.array(vectors)
+        pending_costs = [c for c in (self.costs(g) for g in pending) if c is not None]
+        pending_genomes = [g for g in pending if self.costs(g) is not None]
+        if pending_genomes:  # other workers' running trials count at their predicted score
+            rows_pending = [self.features(g, c) for g, c in zip(pending_genomes, pending_costs, strict=True)]
+            p_mean, _ = surrogate.predict(np.array(rows_pending))
+            points = np.vstack([points, [[-m] + [c[o] for o in self.objectives[1:]]
+                                         for m, c in zip(p_mean, pending_costs, strict=True)]])
+        low, high = points.min(axis=0), points.max(axis=0)
+        span = np.where(high > low, high - low, 1.0)
+        front = _nondominated((points - low) / span)
+        reference = np.full(points.shape[1], 1.1)
+        cand_costs = np.array([[c[o] for o in self.objectives[1:]] for _, c, _ in pool])
+        gain = ehvi((-mean - low[0]) / span[0], sd / span[0], (cand_costs - low[1:]) / span[1:], front,
+                    reference)
+        if gain.max() <= 0:  # nothing is expected to improve the front: the most promising by mean + sd
+            best = int(np.argmax(mean + sd))
+        else:
+            best = int(np.argmax(gain))
+        info = {"candidates": len(pool), "mean": float(mean[best]), "sd": float(sd[best]),
+                "ehvi": float(gain[best]), "from": pool[best][2]}
+        return pool[best][0], "model", info
+
+
+def _front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The scored trials no other dominates (proxy maximised, the rest minimised)."""
+    vectors = np.array([[-t.values[0], *t.values[1:]] for t in trials]) if trials else np.zeros((0, 1))
+    keep = _nondominated_mask(vectors)
+    return [t for t, k in zip(trials, keep, strict=True) if k]
+
+
+def _nondominated_mask(points: np.ndarray) -> np.ndarray:
+    n = len(points)
+    keep = np.ones(n, dtype=bool)
+    for i in range(n):
+        if not keep[i]:
+            continue
+        dominated = np.all(points <= points[i], axis=1) & np.any(points < points[i], axis=1)
+        if dominated.any():
+            keep[i] = False
+    return keep
+
+
+def _nondominated(points: np.ndarray) -> np.ndarray:
+    return points[_nondominated_mask(points)] if len(points) else points
