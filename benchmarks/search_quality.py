@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hardsearch.study.front import hypervolume
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 RUNS = RESULTS / "search_quality"
@@ -109,15 +111,6 @@ def _signed(values: list[float]) -> list[float]:
     return [-values[0]] + list(values[1:])
 
 
-def _hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
-    from optuna._hypervolume import compute_hypervolume
-
-    if len(points) == 0:
-        return 0.0
-    inside = points[np.all(points < reference, axis=1)]
-    return float(compute_hypervolume(inside, reference)) if len(inside) else 0.0
-
-
 def _curve(row: dict, low: np.ndarray, span: np.ndarray, budget: int) -> list[float]:
     """Hypervolume of the front after each of the first ``budget`` trials (normalised by low/span)."""
     reference = np.full(len(low), 1.1)
@@ -125,7 +118,7 @@ def _curve(row: dict, low: np.ndarray, span: np.ndarray, budget: int) -> list[fl
     for t in row["trials"][:budget]:
         if t["feasible"] and t["values"] is not None and np.all(np.isfinite(t["values"])):
             points.append((np.array(_signed(t["values"])) - low) / span)
-        out.append(_hypervolume(np.array(points), reference) if points else 0.0)
+        out.append(hypervolume(np.array(points), reference) if points else 0.0)
     return out
 
 

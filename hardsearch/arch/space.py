@@ -172,16 +172,6 @@ class SearchSpace:
                         out.append((f"l{i}_b{j}_{key}", param))
         return tuple(out)
 
-    @functools.cached_property
-    def _blocks_of(self) -> dict[str, tuple[int, int]]:
-        """Gene name -> (level, block) for the genes of a block."""
-        out = {}
-        for key, _ in self._genes:
-            match = re.match(r"l(\d+)_b(\d+)_", key)
-            if match is not None:
-                out[key] = (int(match.group(1)), int(match.group(2)))
-        return out
-
     def _assemble(self, draw: Any, *, name: str | None) -> ArchConfig:
         """The architecture whose every parameter ``draw(name, param)`` gives (genome order)."""
         stem = [draw("stem0", self.stem[0]), draw("stem1", self.stem[1])]
@@ -255,25 +245,28 @@ class SearchSpace:
     @functools.cached_property
     def used_when(self) -> tuple[tuple[str, str | int | None, int], ...]:
         """Per gene in genome order: (name, what says how many blocks its level uses: the level's
-        ``lN_blocks`` gene or a constant, or None for a top-level gene, its block number)."""
+        ``lN_blocks`` gene or a constant, or None for a top-level gene, its block number or 0)."""
         out = []
         for key, _ in self._genes:
-            where = self._blocks_of.get(key)
-            if where is None:
+            match = re.match(r"l(\d+)_b(\d+)_", key)
+            if match is None:
                 out.append((key, None, 0))
                 continue
-            blocks = self.levels[where[0] - 1].blocks
-            out.append((key, blocks.constant if blocks.fixed else f"l{where[0]}_blocks", where[1]))
+            level, block = int(match.group(1)), int(match.group(2))
+            blocks = self.levels[level - 1].blocks
+            out.append((key, blocks.constant if blocks.fixed else f"l{level}_blocks", block))
         return tuple(out)
+
+    @functools.cached_property
+    def _used_when(self) -> dict[str, tuple[str | int | None, int]]:
+        return {key: (blocks, block) for key, blocks, block in self.used_when}
 
     def unused(self, key: str, params: Mapping[str, Any]) -> bool:
         """Whether gene ``key`` belongs to a block the point ``params`` does not use."""
-        where = self._blocks_of.get(key)
-        if where is None:
+        blocks, block = self._used_when.get(key, (None, 0))
+        if not block:
             return False
-        level, block = where
-        blocks = self.levels[level - 1].blocks
-        used = blocks.constant if blocks.fixed else params.get(f"l{level}_blocks")
+        used = blocks if isinstance(blocks, int) else params.get(blocks)
         return isinstance(used, int) and block > used
 
     def encode(self, arch: ArchConfig, *, label: str | None = None) -> dict[str, Any]:

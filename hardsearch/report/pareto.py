@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial
 
 from hardsearch.arch.config import summarize_arch
 from hardsearch.study.bounds import Bounds
-from hardsearch.study.front import feasible, pareto_front, update_front
+from hardsearch.study.front import feasible, hypervolume, pareto_front, update_front
 
 __all__ = ["SeedComparison", "ParetoReport", "COSTS", "build_report", "hypervolume", "knee",
            "widest_margin", "describe_proxy"]
@@ -79,17 +79,6 @@ class ParetoReport(NamedTuple):
     # The hypervolume's normalisation, per objective: {"best", "worst" (own units; None: no feasible
     # trial to take them from), "source", "fixed" (True: stored in the study; False: per study)}
     bounds: dict[str, dict[str, Any]] | None = None
-
-
-def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
-    """Hypervolume dominated by ``points`` (minimisation) up to ``reference`` (Optuna's WFG)."""
-    from optuna._hypervolume import compute_hypervolume
-
-    points = np.asarray(points, dtype=float).reshape(-1, len(reference))
-    inside = points[np.all(points < reference, axis=1)]
-    if len(inside) == 0:
-        return 0.0
-    return float(compute_hypervolume(inside, np.asarray(reference, dtype=float)))
 
 
 def knee(normalised: Mapping[int, Sequence[float]]) -> tuple[int, float] | None:

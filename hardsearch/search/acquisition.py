@@ -24,6 +24,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
+from hardsearch.study.front import hypervolume
+
 __all__ = ["ehvi", "hypervolume_improvement"]
 
 
@@ -65,8 +67,6 @@ def _areas_2d(costs: np.ndarray, front_costs: np.ndarray, order: np.ndarray,
 
 def _areas_nd(costs: np.ndarray, front_costs: np.ndarray, order: np.ndarray,
               reference: np.ndarray) -> np.ndarray:
-    from optuna._hypervolume import compute_hypervolume
-
     n_c, n = len(costs), len(front_costs)
     out = np.empty((n_c, n + 1))
     for c in range(n_c):
@@ -74,9 +74,7 @@ def _areas_nd(costs: np.ndarray, front_costs: np.ndarray, order: np.ndarray,
         out[c, 0] = box
         for k in range(1, n + 1):
             members = np.minimum(np.maximum(front_costs[order[:k]], costs[c]), reference)
-            inside = members[np.all(members < reference, axis=1)]
-            covered = float(compute_hypervolume(inside, reference)) if len(inside) else 0.0
-            out[c, k] = box - covered
+            out[c, k] = box - hypervolume(members, reference)
     return np.clip(out, 0, None)
 
 
@@ -110,11 +108,5 @@ def ehvi(mean: np.ndarray, sd: np.ndarray, costs: np.ndarray, front: np.ndarray,
 
 def hypervolume_improvement(point: np.ndarray, front: np.ndarray, reference: np.ndarray) -> float:
     """The exact hypervolume ``point`` adds to ``front`` (minimisation): a check for :func:`ehvi`."""
-    from optuna._hypervolume import compute_hypervolume
-
-    def hv(points: np.ndarray) -> float:
-        inside = points[np.all(points < reference, axis=1)]
-        return float(compute_hypervolume(inside, reference)) if len(inside) else 0.0
-
     front = np.asarray(front, dtype=float).reshape(-1, len(reference))
-    return hv(np.vstack([front, point])) - hv(front)
+    return hypervolume(np.vstack([front, point]), reference) - hypervolume(front, reference)

@@ -29,6 +29,7 @@ from hardsearch.arch.config import ArchConfig
 from hardsearch.arch.costs import count_costs
 from hardsearch.arch.space import Param, SearchSpace, SpaceError, seed_archs
 from hardsearch.core.errors import UserError
+from hardsearch.search.genome import grid
 from hardsearch.study.bounds import STUDY_KEY, Bound, Bounds, read_bounds
 
 __all__ = ["COST_OBJECTIVES", "REFERENCE_RANDOM", "REFERENCE_SEED", "corner_members", "cost_bounds",
@@ -50,16 +51,11 @@ def _structural(name: str, choices: Sequence[Any]) -> bool:
     return any(isinstance(c, bool) or not isinstance(c, (int, float)) for c in choices)
 
 
-def _end(param: Param, end: str) -> Any:
-    """A numeric range's smallest or largest value on its step grid."""
-    value = param.low
-    if end == "high":
-        value = param.high
-        if param.step:
-            value = param.low + math.floor((param.high - param.low) / param.step + 1e-9) * param.step
-    if param.integer:
-        return int(round(value))
-    return round(value, 10) if param.step else value
+def _end(param: Param, pick: Callable[[Sequence[Any]], Any]) -> Any:
+    """A gene's smallest (``pick=min``) or largest (``max``) value: of its choices or step grid, or
+    the end of a continuous range."""
+    values = grid(param)
+    return pick(values) if values is not None else pick((param.low, param.high))
 
 
 def corner_members(space: SearchSpace) -> list[tuple[str, ArchConfig]]:
@@ -72,8 +68,7 @@ def corner_members(space: SearchSpace) -> list[tuple[str, ArchConfig]]:
     names = [name for name, _ in structural]
     out = []
     for end, pick in (("low", min), ("high", max)):
-        base = {name: pick(p.choices) if p.choices is not None else _end(p, end)
-                for name, p in genes if name not in names}
+        base = {name: _end(p, pick) for name, p in genes if name not in names}
         for combination in itertools.product(*(choices for _, choices in structural)):
             chosen = dict(zip(names, combination, strict=True))
             try:

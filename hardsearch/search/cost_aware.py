@@ -39,7 +39,7 @@ from hardsearch.core.errors import UserError
 from hardsearch.search.acquisition import ehvi
 from hardsearch.search.genome import crossover, features, genome_key, mutate, random_genome
 from hardsearch.search.surrogate import Surrogate
-from hardsearch.study.front import feasible
+from hardsearch.study.front import feasible, pareto_front
 
 __all__ = ["CostAwareSampler", "CLOSED_FORM", "MODE_KEY"]
 
@@ -128,15 +128,16 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                 exclude: int | None = None) -> tuple[dict[str, Any], str, dict[str, Any]]:
         """The next point, how it was chosen (``startup``, ``model``, ``evolution``, ``random``),
         and what the choice saw (candidates kept, predicted mean and sd, EHVI)."""
-        scored = [t for t in trials if t.number != exclude and feasible(t) and t.values is not None
-                  and math.isfinite(t.values[0]) and "duplicate_of" not in t.user_attrs]
-        pending = [g for g in (self._genome_of(t) for t in trials if t.number != exclude
-                               and t.state in (TrialState.RUNNING, TrialState.WAITING)) if g is not None]
-        seen = {genome_key(self.space, g) for g in
-                [g for g in (self._genome_of(t) for t in trials if t.number != exclude) if g is not None]}
-        front = _front(scored)
-        parents = [self._genome_of(t) for t in front]
-        parents = [g for g in parents if g is not None] + self.seeds
+        trials = [t for t in trials if t.number != exclude]
+        genomes = {t.number: self._genome_of(t) for t in trials}  # None: still drawing its parameters
+        scored = [t for t in trials if feasible(t) and t.values is not None and math.isfinite(t.values[0])
+                  and "duplicate_of" not in t.user_attrs]
+        pending = [(g, c) for g, c in ((g, self.costs(g)) for g in (
+            genomes[t.number] for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING))
+            if g is not None) if c is not None]
+        seen = {genome_key(self.space, g) for g in genomes.values() if g is not None}
+        front = pareto_front(scored, ["maximize"] + ["minimize"] * (len(self.objectives) - 1))
+        parents = [genomes[t.number] for t in front if genomes[t.number] is not None] + self.seeds
         pool = self._candidates(parents, rng, seen)
         if not pool:
             return random_genome(self.space, rng), "random", {"candidates": 0}
@@ -144,12 +145,11 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             evolved = [c for c in pool if c[2] != "random"] or pool
             genome, _, how = evolved[int(rng.integers(len(evolved)))]
             return genome, "evolution", {"candidates": len(pool), "from": how}
-        done_costs = [self.costs(g) for g in (self._genome_of(t) for t in scored) if g is not None]
-        pending_costs = [c for c in (self.costs(g) for g in pending) if c is not None]
         if len(scored) < self.n_startup_trials:
-            genome, mode = self._spread(pool, [c for c in done_costs if c] + pending_costs)
+            done_costs = [self.costs(g) for g in (genomes[t.number] for t in scored) if g is not None]
+            genome, mode = self._spread(pool, [c for c in done_costs if c] + [c for _, c in pending])
             return genome, mode, {"candidates": len(pool)}
-        return self._model(scored, pending, pool)
+        return self._model(scored, genomes, pending, pool)
 
     def _genome_of(self, trial: FrozenTrial) -> dict[str, Any] | None:
         params = trial.system_attrs.get("fixed_params") or trial.params
@@ -207,12 +207,13 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         best = int(np.argmax(distance))
         return pool[best][0], "startup"
 
-    def _model(self, scored: list[FrozenTrial], pending: list[dict[str, Any]],
+    def _model(self, scored: list[FrozenTrial], genomes: Mapping[int, dict[str, Any] | None],
+               pending: list[tuple[dict[str, Any], dict[str, float]]],
                pool: list[tuple[dict[str, Any], dict[str, float], str]],
                ) -> tuple[dict[str, Any], str, dict[str, Any]]:
         rows, ys, vectors = [], [], []
         for t in scored:
-            genome = self._genome_of(t)
+            genome = genomes[t.number]
             costs = self.costs(genome) if genome is not None else None
             if costs is None:
                 continue
@@ -223,13 +224,10 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         pool_x = np.array([self.features(g, c) for g, c, _ in pool])
         mean, sd = surrogate.predict(pool_x)
         points = np.array(vectors)
-        pending_costs = [c for c in (self.costs(g) for g in pending) if c is not None]
-        pending_genomes = [g for g in pending if self.costs(g) is not None]
-        if pending_genomes:  # other workers' running trials count at their predicted score
-            rows_pending = [self.features(g, c) for g, c in zip(pending_genomes, pending_costs, strict=True)]
-            p_mean, _ = surrogate.predict(np.array(rows_pending))
+        if pending:  # other workers' running trials count at their predicted score
+            p_mean, _ = surrogate.predict(np.array([self.features(g, c) for g, c in pending]))
             points = np.vstack([points, [[-m] + [c[o] for o in self.objectives[1:]]
-                                         for m, c in zip(p_mean, pending_costs, strict=True)]])
+                                         for m, (_, c) in zip(p_mean, pending, strict=True)]])
         low, high = points.min(axis=0), points.max(axis=0)
         span = np.where(high > low, high - low, 1.0)
         front = _nondominated((points - low) / span)
@@ -244,13 +242,6 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         info = {"candidates": len(pool), "mean": float(mean[best]), "sd": float(sd[best]),
                 "ehvi": float(gain[best]), "from": pool[best][2]}
         return pool[best][0], "model", info
-
-
-def _front(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
-    """The scored trials no other dominates (proxy maximised, the rest minimised)."""
-    vectors = np.array([[-t.values[0], *t.values[1:]] for t in trials]) if trials else np.zeros((0, 1))
-    keep = _nondominated_mask(vectors)
-    return [t for t, k in zip(trials, keep, strict=True) if k]
 
 
 def _nondominated_mask(points: np.ndarray) -> np.ndarray:

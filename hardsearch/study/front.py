@@ -1,15 +1,17 @@
-"""The Pareto front of a study's trials: feasible complete trials that no other one dominates.
+"""The Pareto front of a study's trials: feasible complete trials that no other one dominates,
+and the hypervolume a set of points dominates.
 
-Shared by the search's progress, the report and W&B, so all of them agree on the front.
+Shared by the search's progress and sampler, the report and W&B, so all of them agree on the front.
 """
 
 from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["feasible", "update_front", "pareto_front"]
+__all__ = ["feasible", "update_front", "pareto_front", "hypervolume"]
 
 
 def feasible(trial: FrozenTrial) -> bool:
@@ -46,3 +48,14 @@ def pareto_front(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> li
     for trial in sorted((t for t in trials if feasible(t)), key=lambda t: t.number):
         front = update_front(front, trial, directions)
     return front
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """Hypervolume dominated by ``points`` (minimisation) up to ``reference`` (Optuna's WFG)."""
+    from optuna._hypervolume import compute_hypervolume
+
+    points = np.asarray(points, dtype=float).reshape(-1, len(reference))
+    inside = points[np.all(points < reference, axis=1)]
+    if len(inside) == 0:
+        return 0.0
+    return float(compute_hypervolume(inside, np.asarray(reference, dtype=float)))
