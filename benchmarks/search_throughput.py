@@ -3,8 +3,8 @@
     python benchmarks/search_throughput.py [--trials 48] [--space harmonic] [--out FILE]
                                            [--override key=value ...]
 
-Runs the real default configuration (``python -m hardsearch +space=harmonic``: NSGA-II, the
-calibrated ensemble proxy, SQLite storage, console logging to a null stream) in a temporary
+Runs the real default configuration (``python -m hardsearch +space=harmonic``: the cost-aware
+sampler, the calibrated ensemble proxy, SQLite storage, console logging to a null stream) in a temporary
 study folder. The search loop's wall time runs from the first trial's start to the last
 trial's end. The proxy's share is the sum of the trials' ``proxy_seconds``. Everything else in
 the loop is the search's own overhead: sampler, storage, cost model, logging. The ensemble's

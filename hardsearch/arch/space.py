@@ -45,7 +45,15 @@ from typing import Any, Mapping, Sequence
 import optuna
 import yaml
 
-from hardsearch.arch.config import ArchConfig, ArchError, arch_from_dict, arch_to_dict, with_classes
+from hardsearch.arch.config import (
+    ArchConfig,
+    ArchError,
+    StageConfig,
+    arch_from_dict,
+    arch_to_dict,
+    with_classes,
+)
+from hardsearch.arch.harmonic import plan_block
 from hardsearch.arch.seeds import resolve_arch
 from hardsearch.core.errors import UserError
 from hardsearch.core.paths import SEARCH_SPACES_DIR
@@ -172,8 +180,12 @@ class SearchSpace:
                         out.append((f"l{i}_b{j}_{key}", param))
         return tuple(out)
 
-    def _assemble(self, draw: Any, *, name: str | None) -> ArchConfig:
-        """The architecture whose every parameter ``draw(name, param)`` gives (genome order)."""
+    def _assemble(self, draw: Any, *, name: str | None, check: bool = True) -> ArchConfig:
+        """The architecture whose every parameter ``draw(name, param)`` gives (genome order).
+
+        ``check=False`` (a named point a sampler made inside the space) builds the
+        :class:`ArchConfig` directly; only the rule a range cannot express (no key layer rounds
+        to 0 channels) is checked, by :func:`arch_from_dict` itself when it fails."""
         stem = [draw("stem0", self.stem[0]), draw("stem1", self.stem[1])]
         data: dict[str, Any] = {
             "name": "pending", "stem": stem,
@@ -196,6 +208,8 @@ class SearchSpace:
                 if j <= blocks:  # the genes of later blocks are drawn and carried, not used
                     stages.append(block)
         data["stages"] = stages
+        if not check and name and _unchecked_valid(data):
+            return _unchecked(data, name)
         data["name"] = name or f"{self.name}-{arch_digest(data)}"
         try:
             return arch_from_dict(data, source=f"space {self.name}")
@@ -224,7 +238,7 @@ class SearchSpace:
                                  f"{param.describe()} ({self.source}: {param.key})")
             return round(value, 10) if isinstance(value, float) and param.step else value
 
-        return self._assemble(draw, name=name)
+        return self._assemble(draw, name=name, check=check)
 
     def complete(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` with the genes of unused blocks filled in (carried from the level's last used
@@ -344,6 +358,29 @@ def arch_digest(data: Mapping[str, Any] | ArchConfig) -> str:
     body = {k: v for k, v in data.items() if k not in ("name", "metadata")}
     text = yaml.safe_dump(body, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+def _unchecked_valid(data: Mapping[str, Any]) -> bool:
+    """No key layer of ``data`` (a point drawn inside its space) rounds to 0 channels."""
+    channels = int(data["stem"][1])
+    multiplier, base, keep = float(data["multiplier"]), int(data["link_base"]), bool(data["keep_base"])
+    for stage in data["stages"]:
+        plan = plan_block(channels, int(stage["growth"]), multiplier, int(stage["depth"]), base, keep)
+        if min(plan.widths[1:]) < 1:
+            return False
+        channels = int(stage["out_channels"])
+    return True
+
+
+def _unchecked(data: Mapping[str, Any], name: str) -> ArchConfig:
+    """:func:`arch_from_dict` without its checks, for a point drawn inside its space."""
+    stages = tuple(StageConfig(growth=int(s["growth"]), depth=int(s["depth"]),
+                               out_channels=int(s["out_channels"]), downsample=bool(s["downsample"]))
+                   for s in data["stages"])
+    return ArchConfig(name=name, stem=(int(data["stem"][0]), int(data["stem"][1])), stages=stages,
+                      multiplier=float(data["multiplier"]), link_base=int(data["link_base"]),
+                      depthwise=bool(data["depthwise"]), keep_base=bool(data["keep_base"]),
+                      dropout=float(data["dropout"]), num_classes=int(data["num_classes"]))
 
 
 def _most(blocks: Param) -> int:

@@ -26,7 +26,7 @@ resumed run goes on where the last stopped; for a seed and a history it proposes
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import optuna
@@ -48,6 +48,15 @@ MODE_KEY = "cost_aware:mode"  # trial system attribute: how the point was chosen
 _SPREAD = ("params", "macs", "cio")
 
 
+class Candidate(NamedTuple):
+    """A point the sampler may propose: its genome, exact costs, how it was made and its key."""
+
+    genome: dict[str, Any]
+    costs: dict[str, float]
+    how: str  # random, mutation, crossover, refined
+    key: tuple  # genome_key: what its architecture depends on
+
+
 def distribution(param: Param) -> BaseDistribution:
     """The Optuna distribution :meth:`Param.suggest` draws from."""
     if param.choices is not None:
@@ -62,7 +71,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
 
     def __init__(self, space: SearchSpace, objectives: Sequence[str], limits: Mapping[str, float], *,
                  seeds: Sequence[Mapping[str, Any]] = (), seed: int = 0, candidates: int = 256,
-                 n_startup_trials: int = 10, refit_every: int = 8, random_fraction: float = 0.25) -> None:
+                 n_startup_trials: int = 10, refit_every: int = 8, random_fraction: float = 0.25,
+                 refine_rounds: int = 2, refine_top: int = 8) -> None:
         if objectives[0] != "proxy":
             raise UserError(f"sampler=cost_aware: objectives: got {list(objectives)}; allowed: proxy first")
         self.space = space
@@ -73,6 +83,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         self.candidates = candidates
         self.n_startup_trials = n_startup_trials
         self.random_fraction = random_fraction
+        self.refine_rounds = refine_rounds
+        self.refine_top = refine_top
         self.closed_form = all(o in CLOSED_FORM for o in self.objectives[1:])
         self._surrogate = Surrogate(refit_every=refit_every)
         self._random = optuna.samplers.RandomSampler(seed=seed)
@@ -102,9 +114,9 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         return {key: genome[key] for key in search_space if key in genome}
 
     # -- the proposal, on plain data -------------------------------------------------------------
-    def costs(self, genome: Mapping[str, Any]) -> dict[str, float] | None:
-        """Closed-form costs of a point (cached by its architecture); None if it is not valid."""
-        key = genome_key(self.space, genome)
+    def costs(self, genome: Mapping[str, Any], key: tuple | None = None) -> dict[str, float] | None:
+        """Closed-form costs of a point (cached by its architecture, ``key``); None if it is not valid."""
+        key = genome_key(self.space, genome) if key is None else key
         if key not in self._costs:
             try:
                 arch = self.space.decode(genome, name="candidate", check=False)
@@ -115,8 +127,9 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                 self._costs[key] = None
         return self._costs[key]
 
-    def features(self, genome: Mapping[str, Any], costs: Mapping[str, float]) -> list[float]:
-        key = genome_key(self.space, genome)
+    def features(self, genome: Mapping[str, Any], costs: Mapping[str, float],
+                 key: tuple | None = None) -> list[float]:
+        key = genome_key(self.space, genome) if key is None else key
         if key not in self._features:
             self._features[key] = features(self.space, genome, costs)
         return self._features[key]
@@ -142,14 +155,14 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         if not pool:
             return random_genome(self.space, rng), "random", {"candidates": 0}
         if not self.closed_form:
-            evolved = [c for c in pool if c[2] != "random"] or pool
-            genome, _, how = evolved[int(rng.integers(len(evolved)))]
-            return genome, "evolution", {"candidates": len(pool), "from": how}
+            evolved = [c for c in pool if c.how != "random"] or pool
+            chosen = evolved[int(rng.integers(len(evolved)))]
+            return chosen.genome, "evolution", {"candidates": len(pool), "from": chosen.how}
         if len(scored) < self.n_startup_trials:
             done_costs = [self.costs(g) for g in (genomes[t.number] for t in scored) if g is not None]
             genome, mode = self._spread(pool, [c for c in done_costs if c] + [c for _, c in pending])
             return genome, mode, {"candidates": len(pool)}
-        return self._model(scored, genomes, pending, pool)
+        return self._model(scored, genomes, pending, pool, rng, seen)
 
     def _genome_of(self, trial: FrozenTrial) -> dict[str, Any] | None:
         params = trial.system_attrs.get("fixed_params") or trial.params
@@ -159,9 +172,9 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             return None
 
     def _candidates(self, parents: list[dict[str, Any]], rng: np.random.Generator,
-                    seen: set[tuple]) -> list[tuple[dict[str, Any], dict[str, float], str]]:
+                    seen: set[tuple]) -> list[Candidate]:
         """Up to ``self.candidates`` new points within the limits: (genome, costs, how it was made)."""
-        out: list[tuple[dict[str, Any], dict[str, float], str]] = []
+        out: list[Candidate] = []
         keys = set(seen)
         n_random = max(1, int(round(self.candidates * self.random_fraction))) if parents else self.candidates
         n_cross = (self.candidates - n_random) // 3 if len(parents) >= 2 else 0
@@ -183,19 +196,19 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                 if key in keys:
                     continue
                 keys.add(key)
-                costs = self.costs(genome)
+                costs = self.costs(genome, key)
                 if costs is None or not self.within_limits(costs):
                     continue
-                out.append((genome, costs, how))
+                out.append(Candidate(genome, costs, how, key))
             if len(out) >= self.candidates // 8:
                 break
         return out
 
-    def _spread(self, pool: list[tuple[dict[str, Any], dict[str, float], str]],
+    def _spread(self, pool: list[Candidate],
                 known: list[dict[str, float]]) -> tuple[dict[str, Any], str]:
         """The candidate farthest (in log costs, each scaled by its spread in the pool) from every known
         point: the first trials spread out along the cost axes."""
-        points = np.log(np.array([[c[k] for k in _SPREAD] for _, c, _ in pool]))
+        points = np.log(np.array([[c.costs[k] for k in _SPREAD] for c in pool]))
         scale = points.std(axis=0)
         scale = np.where(scale > 1e-12, scale, 1.0)
         if not known:
@@ -205,12 +218,12 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             gaps = np.abs(points[:, None, :] - ref[None, :, :]) / scale
             distance = np.sqrt((gaps ** 2).sum(axis=2)).min(axis=1)
         best = int(np.argmax(distance))
-        return pool[best][0], "startup"
+        return pool[best].genome, "startup"
 
     def _model(self, scored: list[FrozenTrial], genomes: Mapping[int, dict[str, Any] | None],
                pending: list[tuple[dict[str, Any], dict[str, float]]],
-               pool: list[tuple[dict[str, Any], dict[str, float], str]],
-               ) -> tuple[dict[str, Any], str, dict[str, Any]]:
+               pool: list[Candidate], rng: np.random.Generator,
+               seen: set[tuple]) -> tuple[dict[str, Any], str, dict[str, Any]]:
         rows, ys, vectors = [], [], []
         for t in scored:
             genome = genomes[t.number]
@@ -221,8 +234,6 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             ys.append(float(t.values[0]))
             vectors.append([-float(t.values[0])] + [float(v) for v in t.values[1:]])
         surrogate = self._surrogate.fit(np.array(rows), np.array(ys))
-        pool_x = np.array([self.features(g, c) for g, c, _ in pool])
-        mean, sd = surrogate.predict(pool_x)
         points = np.array(vectors)
         if pending:  # other workers' running trials count at their predicted score
             p_mean, _ = surrogate.predict(np.array([self.features(g, c) for g, c in pending]))
@@ -232,16 +243,49 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         span = np.where(high > low, high - low, 1.0)
         front = _nondominated((points - low) / span)
         reference = np.full(points.shape[1], 1.1)
-        cand_costs = np.array([[c[o] for o in self.objectives[1:]] for _, c, _ in pool])
-        gain = ehvi((-mean - low[0]) / span[0], sd / span[0], (cand_costs - low[1:]) / span[1:], front,
-                    reference)
+
+        def score(batch: list[Candidate]) -> tuple[np.ndarray, ...]:
+            mean, sd = surrogate.predict(np.array([self.features(c.genome, c.costs, c.key) for c in batch]))
+            cand_costs = np.array([[c.costs[o] for o in self.objectives[1:]] for c in batch])
+            gain = ehvi((-mean - low[0]) / span[0], sd / span[0], (cand_costs - low[1:]) / span[1:], front,
+                        reference)
+            return mean, sd, gain
+
+        mean, sd, gain = score(pool)
+        keys = set(seen) | {c.key for c in pool}
+        for _ in range(self.refine_rounds):  # local search on the acquisition around its best candidates
+            top = np.argsort(-gain, kind="stable")[:self.refine_top]
+            found = self._neighbours([pool[i].genome for i in top if gain[i] > 0], rng, keys)
+            if not found:
+                break
+            m, s, g = score(found)
+            pool = pool + found
+            mean, sd, gain = np.concatenate([mean, m]), np.concatenate([sd, s]), np.concatenate([gain, g])
         if gain.max() <= 0:  # nothing is expected to improve the front: the most promising by mean + sd
             best = int(np.argmax(mean + sd))
         else:
             best = int(np.argmax(gain))
         info = {"candidates": len(pool), "mean": float(mean[best]), "sd": float(sd[best]),
-                "ehvi": float(gain[best]), "from": pool[best][2]}
-        return pool[best][0], "model", info
+                "ehvi": float(gain[best]), "from": pool[best].how}
+        return pool[best].genome, "model", info
+
+    def _neighbours(self, genomes: list[dict[str, Any]], rng: np.random.Generator, keys: set[tuple],
+                    per: int = 16) -> list[Candidate]:
+        """New single- and double-gene mutants of each genome, within the limits (``keys``: points
+        already seen or tried, updated)."""
+        out = []
+        for genome in genomes:
+            for _ in range(per):
+                mutant = mutate(self.space, genome, rng, rate=1.5 / len(self._space))
+                key = genome_key(self.space, mutant)
+                if key in keys:
+                    continue
+                keys.add(key)
+                costs = self.costs(mutant, key)
+                if costs is None or not self.within_limits(costs):
+                    continue
+                out.append(Candidate(mutant, costs, "refined", key))
+        return out
 
 
 def _nondominated_mask(points: np.ndarray) -> np.ndarray:

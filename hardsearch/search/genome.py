@@ -68,6 +68,17 @@ def _ordered(values: tuple[Any, ...]) -> bool:
     return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
 
 
+@functools.lru_cache(maxsize=1024)
+def _range(param: Param) -> tuple[tuple[Any, ...] | None, bool, Any, Any]:
+    """A gene's grid, whether it is ordered (numbers, or a continuous range), its low and high end."""
+    values = _grid(param)
+    if values is None:
+        return None, True, param.low, param.high
+    if not _ordered(values):
+        return values, False, None, None
+    return values, True, min(values), max(values)
+
+
 def _uniform(param: Param, rng: np.random.Generator) -> Any:
     values = _grid(param)
     if values is not None:
@@ -158,11 +169,9 @@ def _scaled(param: Param, value: Any) -> float:
     """A gene's value on [0, 1] over its range (choices: by position if not numeric)."""
     if isinstance(value, bool):
         return float(value)
-    values = _grid(param)
-    if values is not None and not _ordered(values):
+    values, ordered, low, high = _range(param)
+    if not ordered:
         return _index(values, value) / max(1, len(values) - 1)
-    low = min(values) if values is not None else param.low
-    high = max(values) if values is not None else param.high
     if param.log and low > 0:
         return (math.log(value) - math.log(low)) / max(1e-12, math.log(high) - math.log(low))
     return (value - low) / (high - low) if high > low else 0.0

@@ -97,7 +97,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
     with storage_faults(storage, OPENING):  # a storage fault is one line, not a traceback
         study = optuna.create_study(study_name=name, storage=storage, directions=directions,
                                     load_if_exists=True)
-    _check_study(study, objectives, space)
+    _check_study(study, objectives, space, proxy=checked.name, data=data)
     worker = options.get("worker")
     worker = f"{socket.gethostname()}-{os.getpid()}" if worker is None else str(worker)
     lock = functools.partial(study_lock, storage, name)
@@ -202,7 +202,10 @@ def enqueue_seeds(study: optuna.Study, space: SearchSpace, seeds: Sequence[tuple
     return added
 
 
-def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace) -> None:
+def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace, *, proxy: str,
+                 data: Any) -> None:
+    """Refuse a command whose objectives, space or proxy differ from the study's: its stored scores
+    and hypervolume bounds would no longer compare with the new ones."""
     names = study.metric_names
     if names is not None and list(names) != objectives:
         raise UserError(f"study {study.study_name}: objectives: got {objectives}, but the study was created "
@@ -211,3 +214,19 @@ def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace)
     if stored is not None and stored.get("name") != space.name:
         raise UserError(f"study {study.study_name}: space: got {space.name!r}, but the study searches "
                         f"{stored.get('name')!r}; allowed: +space={stored.get('name')}, or a new study=NAME")
+    scored = study.user_attrs.get("hardsearch.proxy")
+    if scored is None:
+        return
+    asked = {"name": proxy, "resolution": data.resolution}  # not the data's path: workers may differ there
+    for key, value in asked.items():
+        before = scored.get(key)
+        if before is not None and value is not None and _same(before) != _same(value):
+            option = {"name": "proxy", "resolution": "data.resolution"}[key]
+            raise UserError(f"study {study.study_name}: {option}: got {_same(value)!r}, but the study's "
+                            f"scores were measured with {_same(before)!r}; allowed: the study's {option}, or "
+                            "a new study=NAME")
+
+
+def _same(value: Any) -> Any:
+    """A stored value as it compares (lists and tuples alike)."""
+    return list(value) if isinstance(value, (list, tuple)) else value

@@ -64,12 +64,14 @@ def create_sampler(options: Mapping[str, Any], *, seed: int, space: SearchSpace 
         raise UserError(f"sampler.name: got {name!r}; allowed: {', '.join(SAMPLERS)}")
     known = {"nsga2": ("population_size",), "nsga3": ("population_size",),
              "tpe": ("n_startup_trials", "multivariate"), "random": (), "gp": ("n_startup_trials",),
-             "cost_aware": ("candidates", "n_startup_trials", "refit_every", "random_fraction")}[name]
+             "cost_aware": ("candidates", "n_startup_trials", "refit_every", "random_fraction",
+                            "refine_rounds", "refine_top")}[name]
     for key in options:
         if key not in known:
             raise UserError(f"sampler.{key}: unknown key for sampler={name}; allowed keys: "
                             + (", ".join(known) or "(none)"))
-    minimum = {"population_size": 2, "n_startup_trials": 0, "candidates": 1, "refit_every": 1}
+    minimum = {"population_size": 2, "n_startup_trials": 0, "candidates": 1, "refit_every": 1,
+               "refine_rounds": 0, "refine_top": 1}
     for key, low in minimum.items():
         if key in options and (isinstance(options[key], bool) or not isinstance(options[key], int)
                                or options[key] < low):

@@ -94,6 +94,32 @@ def test_random_points_round_trip(name):
         study.tell(trial, 0.0)
 
 
+@pytest.mark.parametrize("name", ["harmonic", "harmonic_ds"])
+def test_unchecked_decode_builds_the_same_architecture(name):
+    """The sampler's fast path (``check=False``) gives the architecture the checked path gives."""
+    space = load_space(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    for _ in range(40):
+        trial = study.ask()
+        space.suggest(trial)
+        checked = space.decode(trial.params, name="p")
+        unchecked = space.decode(trial.params, name="p", check=False)
+        assert unchecked == checked and hash(unchecked) == hash(checked)
+        study.tell(trial, 0.0)
+
+
+def test_unchecked_decode_still_refuses_a_key_layer_of_zero_channels():
+    space = space_from_dict({"name": "thin", "input_size": [32, 32], "num_classes": 10, "stem": [8, 8],
+                             "multiplier": {"low": 0.1, "high": 1.0, "step": 0.1}, "link_base": 2,
+                             "levels": [{"blocks": 1, "depth": 4, "growth": {"low": 1, "high": 4},
+                                         "out_channels": 8}]})
+    thin = {"multiplier": 0.1, "l1_b1_growth": 1}
+    for check in (True, False):
+        with pytest.raises(SpaceError, match="rounds to 0 channels"):
+            space.decode(thin, name="p", check=check)
+    assert space.decode({"multiplier": 1.0, "l1_b1_growth": 4}, name="p", check=False).multiplier == 1.0
+
+
 def test_sample_is_reproducible_and_varied():
     space = load_space("harmonic")
     a, b, c = space.sample(12, seed=1), space.sample(12, seed=1), space.sample(12, seed=2)

@@ -103,6 +103,25 @@ def test_proposals_respect_the_limits_and_are_new():
         assert genome_key(space, genome) not in seen
 
 
+def test_local_search_on_the_acquisition_only_adds_better_candidates():
+    """Refinement rounds try mutants of the best candidates: the pool before them is the same, so
+    the chosen point's EHVI can only rise, and a refined point is chosen only when it is better."""
+    space = load_space("harmonic")
+    history = _history(space, 14)
+    chosen = {}
+    for rounds in (0, 3):
+        sampler = CostAwareSampler(space, ["proxy", "macs", "cio"], {}, candidates=64, n_startup_trials=4,
+                                   refine_rounds=rounds, refine_top=4)
+        chosen[rounds] = [sampler.propose(history, np.random.default_rng(k))[2] for k in range(5)]
+    for plain, refined in zip(chosen[0], chosen[3], strict=True):
+        assert refined["candidates"] > plain["candidates"]
+        assert refined["ehvi"] >= plain["ehvi"] - 1e-12
+        assert plain["from"] != "refined"
+        if refined["from"] != "refined":
+            assert refined["ehvi"] == pytest.approx(plain["ehvi"])
+    assert any(r["from"] == "refined" and r["ehvi"] > p["ehvi"] for p, r in zip(chosen[0], chosen[3], strict=True))
+
+
 def test_startup_spreads_and_latency_objective_falls_back_to_evolution():
     space = load_space("harmonic")
     history = _history(space, 3)

@@ -166,6 +166,10 @@ def test_extra_objectives_and_user_seeds(tmp_path):
     (["study=a/b"], "study: got 'a/b'; allowed: null or a name"),
     (["seeds=[nope]"], "arch: unknown seed 'nope'; allowed:"),
     (["budget.n_trials=0"], "n_trials: got 0; allowed: an integer >= 1"),
+    (["sampler.refine_top=0"], "sampler.refine_top: got 0; allowed: an integer >= 1"),
+    (["sampler.refine_rounds=-1"], "sampler.refine_rounds: got -1; allowed: an integer >= 0"),
+    (["sampler.random_fraction=2"], "sampler.random_fraction: got 2; allowed: a number from 0 to 1"),
+    (["sampler=tpe", "+sampler.refine_top=3"], "sampler.refine_top: unknown key for sampler=tpe; allowed keys:"),
 ])
 def test_bad_configs_give_one_line(tmp_path, overrides, message):
     with pytest.raises(UserError) as err:
@@ -177,6 +181,25 @@ def test_changing_objectives_of_a_study_is_refused(tmp_path):
     run(small(tmp_path, trials=2))
     with pytest.raises(UserError, match=r"objectives: got \['proxy', 'macs'\], but the study was created"):
         run(small(tmp_path, "objectives=[proxy,macs]", trials=3))
+
+
+def test_changing_the_proxy_of_a_study_is_refused_and_changes_nothing(tmp_path):
+    """Scores of another proxy (or resolution) would not compare with the stored ones."""
+    run(small(tmp_path, trials=2))
+    storage = f"sqlite:///{tmp_path / 'study' / 'study.db'}"
+    name = optuna.get_all_study_summaries(storage)[0].study_name
+    study = optuna.load_study(study_name=name, storage=storage)
+    before = [(t.number, t.values, t.state) for t in study.trials]
+    with pytest.raises(UserError, match=r"proxy: got 'synflow', but the study's scores were measured with "
+                                        r"'naswot'; allowed: the study's proxy, or a new study=NAME"):
+        run(small(tmp_path, "proxy=synflow", trials=3))
+    with pytest.raises(UserError, match=r"data.resolution: got 48, but the study's scores were measured "
+                                        r"with 32"):
+        run(small(tmp_path, "data.resolution=48", trials=3))
+    after = optuna.load_study(study_name=name, storage=storage)
+    assert [(t.number, t.values, t.state) for t in after.trials] == before
+    run(small(tmp_path, trials=3))  # the same proxy resumes
+    assert len(optuna.load_study(study_name=name, storage=storage).trials) == 3
 
 
 def _cli(*args, **kwargs):
