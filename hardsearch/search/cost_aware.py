@@ -192,14 +192,9 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
                 else:
                     genome = mutate(self.space, parents[int(rng.integers(len(parents)))], rng,
                                     rate=1.5 / len(self._space))
-                key = genome_key(self.space, genome)
-                if key in keys:
-                    continue
-                keys.add(key)
-                costs = self.costs(genome, key)
-                if costs is None or not self.within_limits(costs):
-                    continue
-                out.append(Candidate(genome, costs, how, key))
+                candidate = self._admit(genome, how, keys)
+                if candidate is not None:
+                    out.append(candidate)
             if len(out) >= self.candidates // 8:
                 break
         return out
@@ -277,15 +272,22 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         for genome in genomes:
             for _ in range(per):
                 mutant = mutate(self.space, genome, rng, rate=1.5 / len(self._space))
-                key = genome_key(self.space, mutant)
-                if key in keys:
-                    continue
-                keys.add(key)
-                costs = self.costs(mutant, key)
-                if costs is None or not self.within_limits(costs):
-                    continue
-                out.append(Candidate(mutant, costs, "refined", key))
+                candidate = self._admit(mutant, "refined", keys)
+                if candidate is not None:
+                    out.append(candidate)
         return out
+
+    def _admit(self, genome: dict[str, Any], how: str, keys: set[tuple]) -> Candidate | None:
+        """``genome`` as a candidate, or None: a point already in ``keys`` (then added), invalid, or
+        over a limit."""
+        key = genome_key(self.space, genome)
+        if key in keys:
+            return None
+        keys.add(key)
+        costs = self.costs(genome, key)
+        if costs is None or not self.within_limits(costs):
+            return None
+        return Candidate(genome, costs, how, key)
 
 
 def _nondominated_mask(points: np.ndarray) -> np.ndarray:
