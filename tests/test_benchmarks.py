@@ -84,6 +84,11 @@ def test_search_quality_benchmark_resumes_and_normalises_over_all_runs(tmp_path)
     for entry in table.values():
         assert entry["seeds"] == [1, 2] and len(entry["hv@5"]) == 2
         assert all(0 < v <= 1.1 ** 3 for v in entry["hv@5"])
+    # every trial pooled: a front at least as good as any single run's
+    assert summary["pooled"]["trials"] == len(points)
+    assert summary["pooled"]["hv"] >= max(v for e in table.values() for v in e["hv@5"]) - 1e-12
+    pooled_ratio = summary["pooled"]["hv"] / table["random"]["hv@5_mean"]
+    assert summary["pooled"]["ratio_to_random"] == pytest.approx(pooled_ratio)
     assert (tmp_path / "search_quality.png").stat().st_size > 10_000
 
 

@@ -119,7 +119,8 @@ def test_local_search_on_the_acquisition_only_adds_better_candidates():
         assert plain["from"] != "refined"
         if refined["from"] != "refined":
             assert refined["ehvi"] == pytest.approx(plain["ehvi"])
-    assert any(r["from"] == "refined" and r["ehvi"] > p["ehvi"] for p, r in zip(chosen[0], chosen[3], strict=True))
+    pairs = zip(chosen[0], chosen[3], strict=True)
+    assert any(r["from"] == "refined" and r["ehvi"] > p["ehvi"] for p, r in pairs)
 
 
 def test_startup_spreads_and_latency_objective_falls_back_to_evolution():

@@ -169,7 +169,8 @@ def test_extra_objectives_and_user_seeds(tmp_path):
     (["sampler.refine_top=0"], "sampler.refine_top: got 0; allowed: an integer >= 1"),
     (["sampler.refine_rounds=-1"], "sampler.refine_rounds: got -1; allowed: an integer >= 0"),
     (["sampler.random_fraction=2"], "sampler.random_fraction: got 2; allowed: a number from 0 to 1"),
-    (["sampler=tpe", "+sampler.refine_top=3"], "sampler.refine_top: unknown key for sampler=tpe; allowed keys:"),
+    (["sampler=tpe", "+sampler.refine_top=3"],
+     "sampler.refine_top: unknown key for sampler=tpe; allowed keys:"),
 ])
 def test_bad_configs_give_one_line(tmp_path, overrides, message):
     with pytest.raises(UserError) as err:
