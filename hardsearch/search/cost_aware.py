@@ -11,7 +11,9 @@ its proxy score is expensive. Generic samplers know neither. For each trial this
    (:func:`hardsearch.search.acquisition.ehvi`, exact for one uncertain objective) under a
    Gaussian-process surrogate of the proxy (:class:`~hardsearch.search.surrogate.Surrogate`)
    fitted on the study's scored trials. Trials other workers are running enter the front at
-   their predicted score (a "kriging believer"), so workers spread out.
+   their predicted score (a "kriging believer"), so workers spread out. Before choosing, a short
+   local search on the acquisition (``refine_rounds`` rounds of 16 new mutants of each of the
+   ``refine_top`` candidates of largest EHVI) adds points near the best ones.
 
 Until ``n_startup_trials`` trials are scored, it picks the candidate farthest (in log MACs, CIO
 and params) from every trial so far, which spreads the first trials along the cost axes around
