@@ -150,10 +150,11 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         pending = [(g, c) for g, c in ((g, self.costs(g)) for g in (
             genomes[t.number] for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING))
             if g is not None) if c is not None]
-        seen = {genome_key(self.space, g) for g in genomes.values() if g is not None}
+        # the study's points; grows with every candidate tried, so none is tried twice
+        tried = {genome_key(self.space, g) for g in genomes.values() if g is not None}
         front = pareto_front(scored, ["maximize"] + ["minimize"] * (len(self.objectives) - 1))
         parents = [genomes[t.number] for t in front if genomes[t.number] is not None] + self.seeds
-        pool = self._candidates(parents, rng, seen)
+        pool = self._candidates(parents, rng, tried)
         if not pool:
             return random_genome(self.space, rng), "random", {"candidates": 0}
         if not self.closed_form:
@@ -164,7 +165,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             done_costs = [self.costs(g) for g in (genomes[t.number] for t in scored) if g is not None]
             genome, mode = self._spread(pool, [c for c in done_costs if c] + [c for _, c in pending])
             return genome, mode, {"candidates": len(pool)}
-        return self._model(scored, genomes, pending, pool, rng, seen)
+        return self._model(scored, genomes, pending, pool, rng, tried)
 
     def _genome_of(self, trial: FrozenTrial) -> dict[str, Any] | None:
         params = trial.system_attrs.get("fixed_params") or trial.params
@@ -174,10 +175,10 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             return None
 
     def _candidates(self, parents: list[dict[str, Any]], rng: np.random.Generator,
-                    seen: set[tuple]) -> list[Candidate]:
-        """Up to ``self.candidates`` new points within the limits: (genome, costs, how it was made)."""
+                    keys: set[tuple]) -> list[Candidate]:
+        """Up to ``self.candidates`` new points within the limits (``keys``: points already seen or
+        tried, updated)."""
         out: list[Candidate] = []
-        keys = set(seen)
         n_random = max(1, int(round(self.candidates * self.random_fraction))) if parents else self.candidates
         n_cross = (self.candidates - n_random) // 3 if len(parents) >= 2 else 0
         n_mutation = self.candidates - n_random - n_cross
@@ -220,7 +221,7 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
     def _model(self, scored: list[FrozenTrial], genomes: Mapping[int, dict[str, Any] | None],
                pending: list[tuple[dict[str, Any], dict[str, float]]],
                pool: list[Candidate], rng: np.random.Generator,
-               seen: set[tuple]) -> tuple[dict[str, Any], str, dict[str, Any]]:
+               keys: set[tuple]) -> tuple[dict[str, Any], str, dict[str, Any]]:
         rows, ys, vectors = [], [], []
         for t in scored:
             genome = genomes[t.number]
@@ -249,7 +250,6 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             return mean, sd, gain
 
         mean, sd, gain = score(pool)
-        keys = set(seen) | {c.key for c in pool}
         for _ in range(self.refine_rounds):  # local search on the acquisition around its best candidates
             top = np.argsort(-gain, kind="stable")[:self.refine_top]
             found = self._neighbours([pool[i].genome for i in top if gain[i] > 0], rng, keys)

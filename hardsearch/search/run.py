@@ -217,16 +217,9 @@ def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace,
     scored = study.user_attrs.get("hardsearch.proxy")
     if scored is None:
         return
-    asked = {"name": proxy, "resolution": data.resolution}  # not the data's path: workers may differ there
-    for key, value in asked.items():
+    # not the data's path: workers may keep the dataset in different places
+    for option, key, value in (("proxy", "name", proxy), ("data.resolution", "resolution", data.resolution)):
         before = scored.get(key)
-        if before is not None and value is not None and _same(before) != _same(value):
-            option = {"name": "proxy", "resolution": "data.resolution"}[key]
-            raise UserError(f"study {study.study_name}: {option}: got {_same(value)!r}, but the study's "
-                            f"scores were measured with {_same(before)!r}; allowed: the study's {option}, or "
-                            "a new study=NAME")
-
-
-def _same(value: Any) -> Any:
-    """A stored value as it compares (lists and tuples alike)."""
-    return list(value) if isinstance(value, (list, tuple)) else value
+        if before is not None and before != value:
+            raise UserError(f"study {study.study_name}: {option}: got {value!r}, but the study's scores were "
+                            f"measured with {before!r}; allowed: the study's {option}, or a new study=NAME")
