@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
+import numpy as np
+from scipy.stats import rankdata
+
 from hardsearch.accuracy.calibration import calibrate_scores
 from hardsearch.accuracy.data import ImageData, load_data_options
 from hardsearch.accuracy.objective import ZeroCostScorer
@@ -61,6 +64,7 @@ class CalibrationReport(NamedTuple):
     settings: dict[str, Any]
     rows: list[dict[str, Any]]
     agreements: list[ProxyAgreement]
+    repeats: list[dict[str, Any]] = []  # architectures trained again (another training seed)
 
 
 def _settings_key(settings: Mapping[str, Any]) -> str:
@@ -89,11 +93,26 @@ def measure_arch(arch: ArchConfig, *, space: SearchSpace, scorer: ZeroCostScorer
     }
 
 
-def correlate(rows: Sequence[Mapping[str, Any]], proxies: Sequence[str],
-              ensemble: Sequence[str] = ()) -> list[ProxyAgreement]:
-    """Each proxy's (and the ensemble's) rank agreement with accuracy over ``rows``.
+def add_scores(row: Mapping[str, Any], arch: ArchConfig, *, scorer: ZeroCostScorer,
+               proxies: Sequence[str]) -> dict[str, Any]:
+    """``row`` with the scores (and scoring times) of ``proxies`` added; its training is kept."""
+    model = scorer.model(arch)
+    scores, seconds = dict(row["scores"]), dict(row["seconds"])
+    for name in proxies:
+        start = time.perf_counter()
+        scores[name] = scorer.score(model, [name])[name]
+        seconds[name] = time.perf_counter() - start
+    return {**row, "scores": scores, "seconds": seconds}
 
-    The ensemble is normalised on the rows themselves (its reference sample is the sample).
+
+def correlate(rows: Sequence[Mapping[str, Any]], proxies: Sequence[str],
+              ensemble: Sequence[str] = (),
+              combinations: Sequence[Sequence[str]] = ()) -> list[ProxyAgreement]:
+    """Each proxy's (the ensemble's, each rank combination's) rank agreement with accuracy over ``rows``.
+
+    The ensemble is normalised on the rows themselves (its reference sample is the sample). A rank
+    combination, e.g. ``rank(naswot+macs)``, scores each row by the mean of its members' ranks
+    among the rows (ties share their mean rank).
     """
     accuracy = [r["accuracy"] for r in rows]
     macs = [r["macs"] for r in rows]
@@ -109,6 +128,11 @@ def correlate(rows: Sequence[Mapping[str, Any]], proxies: Sequence[str],
         seconds = sum(sum(r["seconds"][m] for m in ensemble) for r in rows) / len(rows)
         out.append(ProxyAgreement("ensemble(" + "+".join(ensemble) + ")",
                                   rank_correlation(values, accuracy, macs), seconds))
+    for members in combinations:
+        ranks = np.mean([rankdata([r["scores"][m] for r in rows]) for m in members], axis=0)
+        seconds = sum(sum(r["seconds"][m] for m in members) for r in rows) / len(rows)
+        out.append(ProxyAgreement("rank(" + "+".join(members) + ")",
+                                  rank_correlation([float(v) for v in ranks], accuracy, macs), seconds))
     return out
 
 
@@ -154,7 +178,8 @@ def to_markdown(report: CalibrationReport) -> str:
         f"{s['input_size'][0]}×{s['input_size'][1]}.", "",
         "Spearman ρ (with its two-sided p-value) and Kendall τ against held-out top-1 after short "
         "training; partial ρ controls for MACs (what a proxy adds to the cost objectives). Sorted by "
-        "partial ρ.", "",
+        "partial ρ. A `noise ceiling` row ranks the first training by a second one with another "
+        "training seed: no proxy can be expected to agree with accuracy better than that.", "",
         "| proxy | Spearman ρ | p | Kendall τ | partial ρ given MACs | seconds / arch |",
         "|---|---:|---:|---:|---:|---:|",
     ]
@@ -169,6 +194,11 @@ def to_markdown(report: CalibrationReport) -> str:
         per_epoch = ", ".join(f"{a:.3f}" for a in r["per_epoch"])
         lines.append(f"| {r['name']} | {r['params']:,} | {r['macs'] / 1e9:.3f} | {r['cio'] / 1e6:.2f} | "
                      f"{r['accuracy']:.3f} | {per_epoch} |")
+    if report.repeats:
+        lines += ["", "## Trained again", "",
+                  "| name | first accuracy | accuracy again | training seed |", "|---|---:|---:|---:|"]
+        lines += [f"| {r['name']} | {r['first_accuracy']:.3f} | {r['accuracy']:.3f} | {r['train_seed']} |"
+                  for r in report.repeats]
     return "\n".join(lines) + "\n"
 
 
@@ -178,6 +208,7 @@ def to_json(report: CalibrationReport) -> dict[str, Any]:
         "agreements": [{"proxy": a.proxy, "seconds_per_arch": a.seconds, **a.correlation._asdict()}
                        for a in report.agreements],
         "rows": report.rows,
+        "repeats": report.repeats,
     }
 
 
@@ -191,8 +222,10 @@ def write_report(report: CalibrationReport, out: Path) -> list[Path]:
     return written
 
 
-def _read_rows(path: Path, key: str, log: Callable[[str], None]) -> dict[str, dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
+def _read_rows(path: Path, keys: Sequence[str],
+               log: Callable[[str], None]) -> dict[str, dict[str, dict[str, Any]]]:
+    """The stored rows of each settings key in ``keys``, by architecture digest (the last wins)."""
+    rows: dict[str, dict[str, dict[str, Any]]] = {key: {} for key in keys}
     if not path.is_file():
         return rows
     other = 0
@@ -204,10 +237,10 @@ def _read_rows(path: Path, key: str, log: Callable[[str], None]) -> dict[str, di
         except json.JSONDecodeError:
             log(f"calibrate: {path}:{number}: skipping an unreadable line (an interrupted write)")
             continue
-        if row.get("settings_key") != key:
+        if row.get("settings_key") not in rows:
             other += 1
             continue
-        rows[row["digest"]] = row
+        rows[row["settings_key"]][row["digest"]] = row
     if other:
         log(f"calibrate: {path}: ignoring {other} rows measured with other settings")
     return rows
@@ -222,9 +255,15 @@ def _append_row(path: Path, row: Mapping[str, Any]) -> None:
 def run_calibration(*, space: SearchSpace, data: ImageData, n: int, seed: int = 0,
                     include_seeds: bool = False, proxies: Sequence[str] = PROXY_NAMES,
                     ensemble: Sequence[str] = ("naswot", "synflow", "jacob_cov"),
+                    combinations: Sequence[Sequence[str]] = (), repeats: int = 0, repeat_seed: int = 1,
                     train: TrainSettings = DEFAULT_TRAIN, batch_size: int = 64, out: Path,
                     log: Callable[[str], None] = print) -> CalibrationReport:
-    """Measure ``n`` random members (and optionally the seeds), correlate, write the report."""
+    """Measure ``n`` random members (and optionally the seeds), correlate, write the report.
+
+    The first ``repeats`` architectures are trained once more with training seed ``repeat_seed``;
+    how well that second training ranks the first is the noise ceiling, reported as the row
+    ``noise ceiling (train.seed=S)`` beside the proxies.
+    """
     archs = (seed_archs(space) if include_seeds else []) + space.sample(n, seed=seed)
     settings = {
         "space": space.name, "input_size": list(space.input_size), "data": data.name,
@@ -232,26 +271,56 @@ def run_calibration(*, space: SearchSpace, data: ImageData, n: int, seed: int = 
         "train": train._asdict(),
     }
     key = _settings_key(settings)
+    retrain = train._replace(seed=repeat_seed)
+    repeat_key = _settings_key({**settings, "train": retrain._asdict(), "repeat": True})
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.jsonl"
-    done = _read_rows(rows_path, key, log)
+    stored = _read_rows(rows_path, [key, repeat_key], log)
+    done, done_repeats = stored[key], stored[repeat_key]
     scorer = ZeroCostScorer(data, batch_size=batch_size, seed=train.seed)
-    rows = []
+    rows, repeated = [], []
     for i, arch in enumerate(archs, start=1):
         digest = arch_digest(arch)
         if digest in done:
-            rows.append(done[digest])
-            log(f"[{i}/{len(archs)}] {arch.name}: measured before, reused from {rows_path}")
+            row = done[digest]
+            missing = [name for name in proxies if name not in row["scores"]]
+            if missing:  # a proxy added since: score it (no training), store the completed row
+                row = add_scores(row, arch, scorer=scorer, proxies=missing)
+                _append_row(rows_path, row)
+            rows.append(row)
+            log(f"[{i}/{len(archs)}] {arch.name}: measured before, reused from {rows_path}"
+                + (f" (scored {', '.join(missing)})" if missing else ""))
+        else:
+            row = measure_arch(arch, space=space, scorer=scorer, proxies=proxies, train=train, data=data)
+            row["settings_key"] = key
+            _append_row(rows_path, row)
+            rows.append(row)
+            log(f"[{i}/{len(archs)}] {arch.name}: {row['macs'] / 1e9:.2f} GMACs, {row['cio'] / 1e6:.1f} M "
+                f"CIO, accuracy {row['accuracy']:.3f} after {row['train_steps']} steps "
+                f"({row['train_seconds']:.0f} s)")
+        if i > repeats:
             continue
-        row = measure_arch(arch, space=space, scorer=scorer, proxies=proxies, train=train, data=data)
-        row["settings_key"] = key
-        _append_row(rows_path, row)
-        rows.append(row)
-        log(f"[{i}/{len(archs)}] {arch.name}: {row['macs'] / 1e9:.2f} GMACs, {row['cio'] / 1e6:.1f} M CIO, "
-            f"accuracy {row['accuracy']:.3f} after {row['train_steps']} steps ({row['train_seconds']:.0f} s)")
+        if digest not in done_repeats:
+            result = train_arch(arch, data, retrain)
+            again = {"name": arch.name, "digest": digest, "settings_key": repeat_key, "repeat": True,
+                     "train_seed": repeat_seed, "accuracy": result.accuracy,
+                     "per_epoch": list(result.per_epoch), "train_seconds": result.seconds,
+                     "train_steps": result.steps}
+            _append_row(rows_path, again)
+            done_repeats[digest] = again
+            log(f"[{i}/{len(archs)}] {arch.name}: trained again with train.seed={repeat_seed}: accuracy "
+                f"{again['accuracy']:.3f} (first {row['accuracy']:.3f})")
+        repeated.append({**done_repeats[digest], "first_accuracy": row["accuracy"], "macs": row["macs"]})
     if len(rows) < 3:
         raise UserError(f"n: got {n}; allowed: at least 3 architectures in all (rank correlations need 3)")
-    report = CalibrationReport(space.name, data.name, settings, rows, correlate(rows, proxies, ensemble))
+    agreements = correlate(rows, proxies, ensemble, combinations)
+    if len(repeated) >= 3:
+        agreements.append(ProxyAgreement(
+            f"noise ceiling (train.seed={repeat_seed})",
+            rank_correlation([r["accuracy"] for r in repeated], [r["first_accuracy"] for r in repeated],
+                             [r["macs"] for r in repeated]),
+            sum(r["train_seconds"] for r in repeated) / len(repeated)))
+    report = CalibrationReport(space.name, data.name, settings, rows, agreements, repeated)
     write_report(report, out)
     return report
 
@@ -279,6 +348,19 @@ def calibrate(options: Mapping[str, Any]) -> CalibrationReport:
     if any(m not in proxies for m in ensemble):
         raise UserError(f"conf/calibrate.yaml: ensemble: got {ensemble!r}; allowed: names from proxies "
                         f"({', '.join(proxies)})")
+    combinations = options.get("combinations") or []
+
+    def combination(c: object) -> bool:
+        return isinstance(c, (list, tuple)) and len(set(c)) == len(c) >= 2 and all(m in proxies for m in c)
+
+    if not isinstance(combinations, (list, tuple)) or not all(combination(c) for c in combinations):
+        raise UserError(f"conf/calibrate.yaml: combinations: got {combinations!r}; allowed: a list of lists "
+                        f"of 2 or more distinct names from proxies ({', '.join(proxies)})")
+    repeats, repeat_seed = options.get("repeats", 0), options.get("repeat_seed", 1)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 0:
+        raise UserError(f"conf/calibrate.yaml: repeats: got {repeats!r}; allowed: an integer >= 0 (0: none)")
+    if isinstance(repeat_seed, bool) or not isinstance(repeat_seed, int):
+        raise UserError(f"conf/calibrate.yaml: repeat_seed: got {repeat_seed!r}; allowed: an integer")
     if not isinstance(options.get("include_seeds"), bool):
         raise UserError(f"conf/calibrate.yaml: include_seeds: got {options.get('include_seeds')!r}; "
                         "allowed: true or false")
@@ -287,6 +369,9 @@ def calibrate(options: Mapping[str, Any]) -> CalibrationReport:
         raise UserError(f"conf/calibrate.yaml: n: got {n}; allowed: at least 3 architectures in all (rank "
                         f"correlations need 3; include_seeds={str(options['include_seeds']).lower()})")
     train = train_settings(options["train"], source="train")
+    if repeats and repeat_seed == train.seed:
+        raise UserError(f"conf/calibrate.yaml: repeat_seed: got {repeat_seed}, the same as train.seed; "
+                        "allowed: another training seed (the repeats measure how far accuracy moves with it)")
     data_options = dict(options["data"])
     if data_options.get("root") is None and options.get("root") is not None:
         data_options["root"] = options["root"]
@@ -298,7 +383,8 @@ def calibrate(options: Mapping[str, Any]) -> CalibrationReport:
           f"test images at {data.resolution}²), {n} random members"
           + (f" + {len(space.seeds)} seeds" if options["include_seeds"] else "") + f"; output {out}")
     report = run_calibration(space=space, data=data, n=n, seed=seed, include_seeds=options["include_seeds"],
-                             proxies=proxies, ensemble=ensemble, train=train,
+                             proxies=proxies, ensemble=ensemble, combinations=combinations,
+                             repeats=repeats, repeat_seed=repeat_seed, train=train,
                              batch_size=data_options.get("batch_size", 64), out=out,
                              log=lambda line: print(line, flush=True))
     print()

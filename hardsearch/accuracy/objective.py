@@ -24,7 +24,7 @@ from torch import nn
 
 from hardsearch.accuracy.calibration import Calibration, calibrate_scores, load_or_calibrate
 from hardsearch.accuracy.data import ImageData, proxy_batch
-from hardsearch.accuracy.proxies import PROXY_NAMES, ZERO_COST, score_proxy
+from hardsearch.accuracy.proxies import PROXY_NAMES, score_proxy
 from hardsearch.accuracy.training import (
     QuantileStop,
     TrainSettings,
@@ -161,8 +161,7 @@ def check_proxy_options(options: Mapping[str, Any], data_options: Mapping[str, A
     members = options.get("members")
     if members is None:
         members = list(DEFAULT_MEMBERS)
-    if not isinstance(members, (list, tuple)) or not members or any(m not in ZERO_COST + ("params", "macs")
-                                                                    for m in members):
+    if not isinstance(members, (list, tuple)) or not members or any(m not in PROXY_NAMES for m in members):
         raise UserError(f"proxy.members: got {members!r}; allowed: a non-empty list of "
                         + ", ".join(PROXY_NAMES) + f" (null: {', '.join(DEFAULT_MEMBERS)})")
     if len(set(members)) != len(members):

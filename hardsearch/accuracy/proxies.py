@@ -18,6 +18,15 @@ score is a sum over all their elements.
 * ``zen`` — Lin et al., "Zen-NAS: A Zero-Shot NAS for High-Performance Image Recognition",
   ICCV 2021; follows idstcv/ZenNAS (``ZeroShotProxy/compute_zen_score.py``, as called by
   ``evolution_search.py``).
+* ``zico`` — Li et al., "ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on Gradients",
+  ICLR 2023; follows SLDGroup/ZiCo (``ZiCo.py``). Shown on macro CNN spaces (ImageNet MobileNet-
+  and ResNet-like spaces, TransNAS-Bench-101-Macro).
+* ``meco`` — Jiang et al., "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via Minimum
+  Eigenvalue of Correlation", NeurIPS 2023; follows HamsterMimi/MeCo (``meco.py``).
+* ``nn_mass`` — Bhardwaj et al., "How does topology influence gradient propagation and model
+  performance of deep networks with DenseNet-type skip connections?", CVPR 2021: designed for
+  concatenation networks; computed in closed form from the harmonic blocks' plans
+  (:func:`hardsearch.arch.harmonic.nn_mass`), with no data and no weights.
 * ``params`` and ``macs`` — the baselines every proxy has to beat: parameter count, and the
   multiply-accumulates of Conv2d and Linear layers for one sample (hardsearch's MAC convention).
 
@@ -37,12 +46,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.hooks import RemovableHandle
 
-__all__ = ["ZERO_COST", "BASELINES", "PROXY_NAMES", "ACTIVATIONS", "ProxyError", "register_proxy",
+from hardsearch.arch.harmonic import BlockPlan, nn_mass
+
+__all__ = ["ZERO_COST", "TOPOLOGY", "BASELINES", "PROXY_NAMES", "ACTIVATIONS", "ProxyError", "register_proxy",
            "proxy_names", "score_proxy"]
 
-ZERO_COST: tuple[str, ...] = ("naswot", "synflow", "snip", "grad_norm", "jacob_cov", "zen")
+ZERO_COST: tuple[str, ...] = ("naswot", "synflow", "snip", "grad_norm", "jacob_cov", "zen", "zico", "meco")
+TOPOLOGY: tuple[str, ...] = ("nn_mass",)  # from the network's structure alone: no data, no weights
 BASELINES: tuple[str, ...] = ("params", "macs")
-PROXY_NAMES: tuple[str, ...] = ZERO_COST + BASELINES
+PROXY_NAMES: tuple[str, ...] = ZERO_COST + TOPOLOGY + BASELINES
 
 #: Activation modules that naswot hooks and synflow linearises. A superset of what Mellor et al.'s
 #: ``'ReLU' in str(type(module))`` finds; activations called as functions are not seen.
@@ -423,6 +435,88 @@ def _feature_map(model: nn.Module, x: Tensor, feature: list[Tensor]) -> Tensor:
     feature.clear()
     output = model(x)
     return feature[0] if feature else output
+
+
+# ----------------------------------------------------------------------------------------- zico
+
+@register_proxy("zico")
+def _zico(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+    """Σ over scored layers of log Σ_θ mean|g_θ| / std(g_θ), over the θ whose gradient varies.
+
+    g_θ is ∂L/∂θ of the cross-entropy L of each half of the batch (train mode), so the mean and the
+    (population) standard deviation are over two gradients, as the published code's two batches.
+    Layers whose every gradient is the same (or zero) add nothing. Deviation: the two halves of
+    the one proxy batch instead of two batches, so ZiCo costs what one training step costs.
+    """
+    half = inputs.shape[0] // 2
+    layers = _scored_layers(model)
+    first: dict[nn.Module, Tensor] = {}
+    total = 0.0
+    for part in (slice(0, half), slice(half, None)):
+        model.zero_grad(set_to_none=True)
+        _cross_entropy_backward(model, inputs[part], targets[part])
+        for layer in layers:
+            grad = layer.weight.grad
+            if grad is None:
+                continue
+            if layer not in first:
+                first[layer] = grad.detach().clone()
+                continue
+            # two gradients a, b: mean|g| = (|a| + |b|) / 2 and std(g) = |a - b| / 2
+            a, b = first.pop(layer).to(torch.float64), grad.detach().to(torch.float64)
+            if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+                raise ProxyError("zico: a layer's gradient is not finite")
+            spread = (a - b).abs()
+            varies = spread > 0
+            ratio = float(((a.abs() + b.abs())[varies] / spread[varies]).sum())
+            if ratio > 0:
+                total += math.log(ratio)
+    return total
+
+
+# ----------------------------------------------------------------------------------------- meco
+
+@register_proxy("meco")
+def _meco(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+    """Σ over layers of λ_min(P), P the Pearson correlation of the channels of the layer's output
+    for the batch's first sample (channels × positions; undefined entries set to 0).
+
+    Layers are the leaf modules whose output is a (batch, channels, H, W) map, in train mode, one
+    forward; a network without such maps (an MLP) scores 0, as in the published code. Deviations:
+    leaf modules only (the published code hooks every module, so a container counts again what its
+    last child returns) and ``eigvalsh`` for the symmetric P.
+    """
+    total = torch.zeros((), dtype=torch.float64)
+
+    def record(module: nn.Module, args: tuple, output: Tensor) -> None:
+        nonlocal total
+        if not isinstance(output, Tensor) or output.dim() != 4:
+            return
+        fea = output[0].detach().reshape(output.shape[1], -1).to(torch.float64)
+        if not torch.isfinite(fea).all():
+            raise ProxyError(f"meco: the output of a {type(module).__name__} is not finite")
+        if fea.shape[0] < 2 or fea.shape[1] < 2:
+            return  # one channel (P = 1), or one position (P undefined, all 0): λ_min adds 0
+        corr = torch.nan_to_num(torch.corrcoef(fea), nan=0.0, posinf=0.0, neginf=0.0)
+        total += torch.linalg.eigvalsh(corr)[0]
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    model.train()
+    with _removing([m.register_forward_hook(record) for m in leaves]), torch.no_grad():
+        output = model(inputs)
+    if not torch.isfinite(output).all():
+        raise ProxyError("meco: the network's output is not finite")
+    return float(total)
+
+
+# -------------------------------------------------------------------------------------- nn_mass
+
+@register_proxy("nn_mass")
+def _nn_mass(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+    """NN-Mass of the model's harmonic blocks (:func:`hardsearch.arch.harmonic.nn_mass`); 0 for a
+    model without concatenation blocks (no long-range links)."""
+    plans = [m.plan for m in model.modules() if isinstance(getattr(m, "plan", None), BlockPlan)]
+    return nn_mass(plans)
 
 
 # ------------------------------------------------------------------------------------ baselines

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 __all__ = [
     "BlockPlan",
@@ -20,6 +21,8 @@ __all__ = [
     "layer_width",
     "output_layers",
     "plan_block",
+    "long_range_density",
+    "nn_mass",
 ]
 
 
@@ -131,3 +134,32 @@ def plan_block(
         last_reader=tuple(last_reader),
         released_at=tuple(tuple(r) for r in released),
     )
+
+
+def long_range_density(plan: BlockPlan) -> float:
+    """The share of possible long-range input channels a block's layers read (NN-Mass's ρ).
+
+    A link is long-range when it skips at least one layer: layer ``k`` could read every earlier
+    layer ``0..k-2`` (as in a DenseNet block, density 1) and reads those in ``links(k)``. Counted
+    in channels, as Bhardwaj et al. count concatenated skip connections.
+    """
+    actual = possible = 0
+    for k in range(2, plan.depth + 1):
+        possible += sum(plan.widths[j] for j in range(k - 1))
+        actual += sum(plan.widths[j] for j in plan.links[k] if j < k - 1)
+    return actual / possible if possible else 0.0
+
+
+def nn_mass(plans: Sequence[BlockPlan]) -> float:
+    """NN-Mass of a network of concatenation blocks: Σ over blocks of ρ · w · d.
+
+    Bhardwaj, Li and Marculescu, "How does topology influence gradient propagation and model
+    performance of deep networks with DenseNet-type skip connections?", CVPR 2021: ρ the block's
+    long-range link density (:func:`long_range_density`), w its width and d its depth. A harmonic
+    block's layers differ in width, so w is their mean width (layers ``1..depth``).
+    """
+    total = 0.0
+    for plan in plans:
+        width = sum(plan.widths[1:]) / plan.depth
+        total += long_range_density(plan) * width * plan.depth
+    return total

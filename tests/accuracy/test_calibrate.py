@@ -11,6 +11,7 @@ import pytest
 
 from hardsearch.accuracy.calibrate import CalibrationReport, correlate, format_table
 from hardsearch.accuracy.proxies import PROXY_NAMES
+from hardsearch.accuracy.stats import rank_correlation
 from hardsearch.core.paths import ROOT
 
 
@@ -32,7 +33,8 @@ def test_calibrate_end_to_end_and_resume(tmp_path, cifar10_folder):
     assert report["space"] == "harmonic_ds" and report["data"].startswith("imagefolder:")
     assert len(report["rows"]) == 4
     names = [a["proxy"] for a in report["agreements"]]
-    assert names == list(PROXY_NAMES) + ["ensemble(naswot+synflow+jacob_cov)"]
+    assert names == list(PROXY_NAMES) + ["ensemble(naswot+synflow+jacob_cov)"] + [
+        f"rank({m}+macs)" for m in ("naswot", "jacob_cov", "zico", "meco", "nn_mass")]
     for row in report["rows"]:
         assert set(row["scores"]) == set(PROXY_NAMES)
         assert all(math.isfinite(v) for v in row["scores"].values())
@@ -53,6 +55,19 @@ def test_calibrate_end_to_end_and_resume(tmp_path, cifar10_folder):
     assert "skipping an unreadable line" in second.stdout
     assert json.loads((out / "calibration.json").read_text())["rows"] == report["rows"]
 
+    # rows measured before a proxy existed: the re-run scores it without training again
+    lines = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()[:4]]
+    for row in lines:
+        del row["scores"]["zico"], row["seconds"]["zico"]
+    (out / "rows.jsonl").write_text("".join(json.dumps(row) + "\n" for row in lines))
+    third = calibrate(*args)
+    assert third.returncode == 0, third.stderr
+    assert third.stdout.count("(scored zico)") == 4
+    rows = json.loads((out / "calibration.json").read_text())["rows"]
+    assert [r["scores"] for r in rows] == [r["scores"] for r in report["rows"]]  # deterministic
+    assert [r["train_seconds"] for r in rows] == [r["train_seconds"] for r in report["rows"]]
+    assert len((out / "rows.jsonl").read_text().splitlines()) == 8  # the completed rows appended
+
 
 def test_correlate_and_table_on_known_rows():
     rows = [{"name": f"a{i}", "accuracy": acc, "macs": macs,
@@ -66,6 +81,12 @@ def test_correlate_and_table_on_known_rows():
     assert agreements["good"].seconds == pytest.approx(0.1)
     # good and bad normalise to opposite z-scores, so their equal-weight ensemble is constant
     assert math.isnan(agreements["ensemble(good+bad)"].correlation.spearman)
+    # a rank combination scores each row by its members' mean rank: good + cost gives
+    # ranks (1+5)/2, (3+1)/2, (2+4)/2, (5+2)/2, (4+3)/2 = 3, 2, 3, 3.5, 3.5
+    combined = correlate(rows, ["good", "cost"], combinations=[["good", "cost"]])[-1]
+    assert combined.proxy == "rank(good+cost)" and combined.seconds == pytest.approx(0.3)
+    accuracy = [r["accuracy"] for r in rows]
+    assert combined.correlation == rank_correlation([3, 2, 3, 3.5, 3.5], accuracy, [r["macs"] for r in rows])
     table = format_table(CalibrationReport("s", "d", {}, rows, list(agreements.values())))
     assert table.splitlines()[0].startswith("5 architectures of space s, data d")
     assert table.splitlines()[3].startswith("good")  # best partial correlation first
@@ -80,6 +101,10 @@ def test_correlate_and_table_on_known_rows():
     (["+space=harmonic", "proxies=[naswot,fisher]"], "proxies: got ['naswot', 'fisher']; allowed"),
     (["+space=harmonic", "data=imagefolder"], "data.root: got None with data.source=imagefolder"),
     (["+space=harmonic", "train.epochs=0"], "train.epochs: got 0; allowed: an integer >= 1"),
+    (["+space=harmonic", "combinations=[[naswot]]"], "combinations: got [['naswot']]; allowed: a list of"),
+    (["+space=harmonic", "combinations=[[naswot,fisher]]"], "combinations: got [['naswot', 'fisher']]"),
+    (["+space=harmonic", "repeats=-1"], "repeats: got -1; allowed: an integer >= 0"),
+    (["+space=harmonic", "repeats=2", "repeat_seed=0"], "repeat_seed: got 0, the same as train.seed"),
     (["+space=harmonic", "colour=red"], "unknown key 'colour'"),
 ])
 def test_bad_command_lines_give_one_line(args, message):
@@ -95,3 +120,29 @@ def test_too_few_architectures_are_refused_before_any_training(tmp_path):
     assert result.stderr.startswith("hardsearch.calibrate: error: conf/calibrate.yaml: n: got 2; allowed: "
                                     "at least 3 architectures in all")
     assert not (tmp_path / "cal").exists()  # nothing measured, nothing written
+
+
+@pytest.mark.slow
+def test_repeats_give_the_noise_ceiling_and_resume(tmp_path, cifar10_folder):
+    out = tmp_path / "cal"
+    args = ["+space=harmonic_ds", "n=4", "seed=2", "data=imagefolder", f"root={cifar10_folder}",
+            "train.steps=2", "train.batch_size=32", "repeats=3", "repeat_seed=7", "proxies=[params,macs]",
+            "ensemble=[]", "combinations=[]", f"out={out}"]
+    first = calibrate(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("trained again with train.seed=7") == 3
+    report = json.loads((out / "calibration.json").read_text())
+    ceiling = next(a for a in report["agreements"] if a["proxy"] == "noise ceiling (train.seed=7)")
+    assert ceiling["n"] == 3
+    repeats = report["repeats"]
+    assert [r["digest"] for r in repeats] == [r["digest"] for r in report["rows"][:3]]
+    assert all(r["train_seed"] == 7 and r["first_accuracy"] == row["accuracy"]
+               for r, row in zip(repeats, report["rows"], strict=False))
+    stored = [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+    assert sum(bool(r.get("repeat")) for r in stored) == 3 and len(stored) == 7
+    assert "## Trained again" in (out / "calibration.md").read_text()
+    # resumed: nothing is trained again, and the report is the same
+    second = calibrate(*args)
+    assert second.returncode == 0, second.stderr
+    assert "trained again" not in second.stdout and second.stdout.count("measured before, reused") == 4
+    assert json.loads((out / "calibration.json").read_text())["repeats"] == repeats

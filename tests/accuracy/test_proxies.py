@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from hardsearch.accuracy import proxies
 from hardsearch.accuracy.proxies import (
     BASELINES,
     PROXY_NAMES,
+    TOPOLOGY,
     ZERO_COST,
     ProxyError,
     proxy_names,
@@ -19,7 +21,8 @@ from hardsearch.accuracy.proxies import (
 )
 from hardsearch.arch.config import with_classes
 from hardsearch.arch.costs import count_costs
-from hardsearch.arch.model import build_model
+from hardsearch.arch.harmonic import long_range_density, nn_mass, plan_block
+from hardsearch.arch.model import HarmonicBlock, build_model
 from hardsearch.arch.seeds import SEED_NAMES, load_seed
 
 SLOW_SEEDS = ("hardnet85",)  # about 4.5 s on one CPU thread
@@ -88,7 +91,7 @@ def no_targets(n: int) -> torch.Tensor:
 
 
 def test_registry_holds_every_proxy_in_order():
-    assert PROXY_NAMES == ZERO_COST + BASELINES
+    assert PROXY_NAMES == ZERO_COST + TOPOLOGY + BASELINES
     assert proxy_names() == PROXY_NAMES
 
 
@@ -288,6 +291,52 @@ def test_zen_of_an_mlp_uses_the_output():
     expected = math.log(0.01 * (eps @ w.T).abs().mean().item())
     model = nn.Sequential(nn.Linear(2, 1, bias=False))
     assert score_proxy("zen", model, *batch((5, 2)), seed=3) == pytest.approx(expected, rel=1e-4)
+
+
+def test_zico_of_a_one_layer_classifier_on_two_halves():
+    # W = 0, so each sample's softmax is (1/2, 1/2) and ∂L/∂W = (p - onehot(y)) xᵀ:
+    #   half 1: x = (1, 2),  y = 0 -> a = [[-0.5, -1], [0.5, 1]]
+    #   half 2: x = (2, -1), y = 1 -> b = [[1, -0.5], [-1, 0.5]]
+    # mean|g| / std(g) = (|a| + |b|) / |a - b| = [[1, 3], [1, 3]], summed 8: ZiCo = log 8.
+    model = nn.Sequential(linear([[0.0, 0.0], [0.0, 0.0]]))
+    x = torch.tensor([[1.0, 2.0], [2.0, -1.0]], dtype=torch.float64)
+    assert score_proxy("zico", model, x, torch.tensor([0, 1])) == pytest.approx(math.log(8))
+    # the same sample twice: no weight's gradient varies, so the layer adds nothing
+    same = torch.tensor([[1.0, 2.0], [1.0, 2.0]], dtype=torch.float64)
+    assert score_proxy("zico", model, same, torch.tensor([0, 0])) == 0.0
+
+
+def test_meco_is_the_smallest_eigenvalue_of_the_channel_correlation():
+    # The first sample's channels over 3 positions: (1, 2, 3) and (1, 3, 2) correlate 0.5, so
+    # P = [[1, .5], [.5, 1]] with eigenvalues 0.5 and 1.5. Identity and ReLU (all positive) each
+    # see it; Flatten's 2-D output is not a map. A constant channel's row of P is undefined, set to
+    # 0: P = [[1, .5, 0], [.5, 1, 0], [0, 0, 0]], whose smallest eigenvalue is 0.
+    first = torch.tensor([[1.0, 2.0, 3.0], [1.0, 3.0, 2.0]]).reshape(1, 2, 1, 3)
+    x = torch.cat([first, torch.randn(1, 2, 1, 3)])
+    model = nn.Sequential(nn.Identity(), nn.ReLU(), nn.Flatten())
+    assert score_proxy("meco", model, x, no_targets(2)) == pytest.approx(1.0)
+    constant = torch.cat([first, torch.full((1, 1, 1, 3), 4.0)], dim=1)
+    x = torch.cat([constant, torch.randn(1, 3, 1, 3)])
+    assert score_proxy("meco", nn.Sequential(nn.Identity(), nn.Flatten()), x, no_targets(2)) \
+        == pytest.approx(0.0, abs=1e-12)
+
+
+def test_nn_mass_of_a_hand_planned_block_and_of_a_network():
+    # depth 4, input 4 channels, growth 2, m = 1: widths (4, 2, 2, 2, 2); links 2 -> (1, 0),
+    # 3 -> (2,), 4 -> (3, 2, 0). Long-range (skipping a layer): 2 reads 0 (4 of 4 possible channels),
+    # 3 reads none (of 6), 4 reads 2 and 0 (6 of 8): density 10/18; mean width 2, depth 4.
+    plan = plan_block(4, 2, 1.0, 4)
+    assert long_range_density(plan) == pytest.approx(10 / 18)
+    assert nn_mass([plan]) == pytest.approx(10 / 18 * 2 * 4)
+    dense = dataclasses.replace(plan, links=((), (0,), (1, 0), (2, 1, 0), (3, 2, 1, 0)))
+    assert long_range_density(dense) == 1.0  # every layer reads every earlier one: a DenseNet block
+    arch = with_classes(load_seed("hardnet39ds"), 10)
+    model = build_model(arch)
+    plans = [m.plan for m in model.modules() if isinstance(m, HarmonicBlock)]
+    assert len(plans) == 4
+    x, y = batch()
+    assert score_proxy("nn_mass", model, x, y) == pytest.approx(nn_mass(plans))
+    assert score_proxy("nn_mass", plain_cnn(), x, y) == 0.0  # no concatenation block
 
 
 def test_params_and_macs_by_counting():
