@@ -446,29 +446,28 @@ def _zico(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     g_θ is ∂L/∂θ of the cross-entropy L of each half of the batch (train mode), so the mean and the
     (population) standard deviation are over two gradients, as the published code's two batches.
     Layers whose every gradient is the same (or zero) add nothing. Deviation: the two halves of
-    the one proxy batch instead of two batches, so ZiCo costs what one training step costs.
+    the one proxy batch instead of two batches, so ZiCo needs no more data than the other proxies.
     """
     half = inputs.shape[0] // 2
     layers = _scored_layers(model)
     first: dict[nn.Module, Tensor] = {}
     total = 0.0
     for part in (slice(0, half), slice(half, None)):
-        model.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)  # the next backward writes new tensors: ``first`` keeps its own
         _cross_entropy_backward(model, inputs[part], targets[part])
         for layer in layers:
             grad = layer.weight.grad
             if grad is None:
                 continue
             if layer not in first:
-                first[layer] = grad.detach().clone()
+                first[layer] = grad.detach()
                 continue
             # two gradients a, b: mean|g| = (|a| + |b|) / 2 and std(g) = |a - b| / 2
-            a, b = first.pop(layer).to(torch.float64), grad.detach().to(torch.float64)
+            a, b = first.pop(layer), grad.detach()
             if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
                 raise ProxyError("zico: a layer's gradient is not finite")
             spread = (a - b).abs()
-            varies = spread > 0
-            ratio = float(((a.abs() + b.abs())[varies] / spread[varies]).sum())
+            ratio = float(torch.where(spread > 0, (a.abs() + b.abs()) / spread, 0.0).sum(dtype=torch.float64))
             if ratio > 0:
                 total += math.log(ratio)
     return total
