@@ -75,19 +75,13 @@ def measure_arch(arch: ArchConfig, *, space: SearchSpace, scorer: ZeroCostScorer
                  train: TrainSettings, data: ImageData) -> dict[str, Any]:
     """One row: costs at the space's input size, every proxy's raw score, and trained accuracy."""
     costs = count_costs(arch, space.input_size)
-    scores: dict[str, float] = {}
-    seconds: dict[str, float] = {}
-    model = scorer.model(arch)
-    for name in proxies:
-        start = time.perf_counter()
-        scores[name] = scorer.score(model, [name])[name]
-        seconds[name] = time.perf_counter() - start
+    scored = add_scores({"scores": {}, "seconds": {}}, arch, scorer=scorer, proxies=proxies)
     result = train_arch(arch, data, train)
     return {
         "name": arch.name, "digest": arch_digest(arch), "arch": arch_to_dict(arch, metadata=False),
         "params": costs.params, "macs": costs.macs, "cio": costs.cio,
         "peak_activations": costs.peak_activations,
-        "scores": scores, "seconds": seconds,
+        "scores": scored["scores"], "seconds": scored["seconds"],
         "accuracy": result.accuracy, "per_epoch": list(result.per_epoch),
         "train_seconds": result.seconds, "train_steps": result.steps,
     }
