@@ -67,6 +67,20 @@ class CalibrationReport(NamedTuple):
     repeats: list[dict[str, Any]] = []  # architectures trained again (another training seed)
 
 
+def _recipe(train: TrainSettings) -> dict[str, Any]:
+    """The training settings that decide a row's accuracy: the thread count is left out (stored as 0)."""
+    return train._replace(threads=0)._asdict()
+
+
+def _settings(space: SearchSpace, data: ImageData, train: TrainSettings, batch_size: int) -> dict[str, Any]:
+    """What a stored row was measured under; rows resume only under the same settings."""
+    return {
+        "space": space.name, "input_size": list(space.input_size), "data": data.name,
+        "resolution": data.resolution, "batch_size": batch_size, "proxy_seed": train.seed,
+        "train": _recipe(train),
+    }
+
+
 def _settings_key(settings: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -259,14 +273,10 @@ def run_calibration(*, space: SearchSpace, data: ImageData, n: int, seed: int = 
     ``noise ceiling (train.seed=S)`` beside the proxies.
     """
     archs = (seed_archs(space) if include_seeds else []) + space.sample(n, seed=seed)
-    settings = {
-        "space": space.name, "input_size": list(space.input_size), "data": data.name,
-        "resolution": data.resolution, "batch_size": batch_size, "proxy_seed": train.seed,
-        "train": train._asdict(),
-    }
+    settings = _settings(space, data, train, batch_size)
     key = _settings_key(settings)
     retrain = train._replace(seed=repeat_seed)
-    repeat_key = _settings_key({**settings, "train": retrain._asdict(), "repeat": True})
+    repeat_key = _settings_key({**settings, "train": _recipe(retrain), "repeat": True})
     out.mkdir(parents=True, exist_ok=True)
     rows_path = out / "rows.jsonl"
     stored = _read_rows(rows_path, [key, repeat_key], log)

@@ -146,3 +146,8 @@ def test_repeats_give_the_noise_ceiling_and_resume(tmp_path, cifar10_folder):
     assert second.returncode == 0, second.stderr
     assert "trained again" not in second.stdout and second.stdout.count("measured before, reused") == 4
     assert json.loads((out / "calibration.json").read_text())["repeats"] == repeats
+    # the thread count is how a row is computed, not what it measures: other threads resume too
+    third = calibrate(*args, "train.threads=1")
+    assert third.returncode == 0, third.stderr
+    assert "trained again" not in third.stdout and third.stdout.count("measured before, reused") == 4
+    assert "ignoring" not in third.stdout
