@@ -43,7 +43,8 @@ def run_search(options: Mapping[str, Any], *, out: Callable[[str], None] = print
                                     objectives=parsed.objectives,
                                     config=_run_config(parsed.options, parsed.name),
                                     tags=_run_tags(parsed.options, parsed.space), worker=opened.worker,
-                                    front_size=lambda: len(opened.progress.front))
+                                    front_size=lambda: len(opened.progress.front),
+                                    proxy=opened.objective.proxy.name)
     try:
         ran, interrupted = run_trials(opened, n_trials=parsed.n_trials, timeout=parsed.timeout,
                                       callbacks=[dashboard] if dashboard is not None else [])
@@ -71,7 +72,7 @@ def _finish(opened: OpenSearch, objectives: list[str], *, dashboard: Any, ran: i
         f"{counts['pruned']} pruned, {counts['fail']} failed"
         + (f" ({lost} lost with a dead or interrupted worker, and run again)" if lost else "")
         + f". Pareto front ({len(front)}):")
-    out(format_front(front, objectives))
+    out(format_front(front, objectives, proxy=opened.objective.proxy.name))
     with deferred():  # a second Ctrl-C waits until the report files are whole, then ends the run
         summary, written = report_study(study, study_dir)
     recommendation = format_recommendation(summary)

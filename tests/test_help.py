@@ -16,6 +16,7 @@ TOOLS = {
     "hardsearch.export": ["study", "trial", "format", "weights", "out", "dir", "torchscript", "onnx"],
     "hardsearch.profile": ["arch", "input_size", "layers", "out"],
     "hardsearch.calibrate": ["+space", "data", "root", "train.*", "out"],
+    "hardsearch.predictor": ["rows", "model", "proxies", "data", "out", "proxy=predictor"],
 }
 
 

@@ -45,7 +45,7 @@ from hardsearch.core.files import write_text_atomic
 from hardsearch.core.paths import RESULTS_DIR
 
 __all__ = ["ProxyAgreement", "CalibrationReport", "run_calibration", "correlate", "format_table",
-           "to_markdown", "write_report"]
+           "to_markdown", "write_report", "stored_rows"]
 
 
 class ProxyAgreement(NamedTuple):
@@ -252,6 +252,26 @@ def _read_rows(path: Path, keys: Sequence[str],
     if other:
         log(f"calibrate: {path}: ignoring {other} rows measured with other settings")
     return rows
+
+
+def stored_rows(folder: Path, *, key: str = "rows") -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A finished calibrate folder: its settings (``calibration.json``) and the rows measured under them.
+
+    The rows are the first trainings (repeats left out), in stored order, the last line of each
+    architecture winning. Faults are one-line :class:`UserError` naming ``key`` and the folder.
+    """
+    folder = Path(folder)
+    report, rows_path = folder / "calibration.json", folder / "rows.jsonl"
+    allowed = "a folder written by python -m hardsearch.calibrate (calibration.json and rows.jsonl)"
+    if not report.is_file() or not rows_path.is_file():
+        raise UserError(f"{key}: {folder}: no calibration.json and rows.jsonl there; allowed: {allowed}")
+    try:
+        settings = json.loads(report.read_text())["settings"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise UserError(f"{key}: {report}: unreadable ({type(exc).__name__}); allowed: {allowed}") from None
+    settings_key = _settings_key({**settings, "train": {**settings["train"], "threads": 0}})
+    rows = _read_rows(rows_path, [settings_key], lambda line: None)[settings_key]
+    return settings, list(rows.values())
 
 
 def _append_row(path: Path, row: Mapping[str, Any]) -> None:

@@ -7,7 +7,9 @@ callable ``proxy(arch) -> ProxyResult`` whose ``value`` a search maximises:
 - ``ensemble`` (the default): the weighted mean of the members' normalised scores, with the
   calibration read from the study or made once and stored there (:mod:`hardsearch.accuracy.calibration`);
 - ``train``: held-out top-1 after a short training (:mod:`hardsearch.accuracy.training`), with the
-  quantile early stop when a study provides the history.
+  quantile early stop when a study provides the history;
+- ``predictor``: the top-1 accuracy a learned predictor expects (:mod:`hardsearch.accuracy.predictor`),
+  from zero-cost scores measured on the predictor's own data, costs and the encoding.
 
 Every model is built for the data's classes with weights seeded by the proxy's ``seed`` and
 scored on one fixed batch, so a score depends only on the architecture and the settings.
@@ -23,7 +25,8 @@ import torch
 from torch import nn
 
 from hardsearch.accuracy.calibration import Calibration, calibrate_scores, load_or_calibrate
-from hardsearch.accuracy.data import ImageData, proxy_batch
+from hardsearch.accuracy.data import ImageData, load_data_options, proxy_batch
+from hardsearch.accuracy.predictor import Predictor, load_predictor
 from hardsearch.accuracy.proxies import PROXY_NAMES, score_proxy
 from hardsearch.accuracy.training import (
     QuantileStop,
@@ -40,7 +43,7 @@ from hardsearch.core.errors import UserError
 __all__ = ["PROXY_CHOICES", "ProxyResult", "ZeroCostScorer", "AccuracyProxy", "ProxyOptions",
            "check_proxy_options", "create_proxy", "reference_archs"]
 
-PROXY_CHOICES = ("ensemble", "train") + PROXY_NAMES
+PROXY_CHOICES = ("ensemble", "train", "predictor") + PROXY_NAMES
 DEFAULT_MEMBERS = ("naswot", "synflow", "jacob_cov")
 
 
@@ -80,8 +83,10 @@ class AccuracyProxy:
 
     def __init__(self, name: str, *, scorer: ZeroCostScorer | None = None,
                  calibration: Calibration | None = None, data: ImageData | None = None,
-                 train: TrainSettings | None = None, early_stop: Mapping[str, Any] | None = None) -> None:
+                 train: TrainSettings | None = None, early_stop: Mapping[str, Any] | None = None,
+                 predictor: Predictor | None = None) -> None:
         self.name = name
+        self.predictor = predictor
         self.scorer = scorer
         self.calibration = calibration
         self.data = data
@@ -101,7 +106,10 @@ class AccuracyProxy:
             result = train_arch(arch, self.data, self.train, stop=stop, on_epoch=on_epoch)
             return ProxyResult(result.accuracy, {}, {}, result.per_epoch, result.pruned, result.reason,
                                time.perf_counter() - start)
-        if self.name == "ensemble":
+        if self.name == "predictor":
+            raw = self.scorer.score(arch, list(self.predictor.spec.proxies))
+            value, normalised = self.predictor.predict(arch, raw), {}
+        elif self.name == "ensemble":
             raw = self.scorer.score(arch, list(self.calibration.members))
             value = self.calibration.ensemble(raw)
             normalised = self.calibration.normalise(raw)
@@ -130,6 +138,7 @@ class ProxyOptions(NamedTuple):
     weights: tuple[float, ...] = ()
     reference: int = 0
     reference_seed: int = 0
+    path: str | None = None  # predictor only: its JSON (None: the packaged one)
 
 
 def check_proxy_options(options: Mapping[str, Any], data_options: Mapping[str, Any] | None = None, *,
@@ -150,6 +159,13 @@ def check_proxy_options(options: Mapping[str, Any], data_options: Mapping[str, A
         if early is not None:
             early = _early_stop(early)
         return ProxyOptions(name, 0, batch_size, train=train_settings(options), early_stop=early)
+    if name == "predictor":
+        _known(options, ("name", "path"))
+        path = options.get("path")
+        if path is not None and (not isinstance(path, str) or not path):
+            raise UserError(f"proxy.path: got {path!r}; allowed: null (the packaged predictor) or the path "
+                            "of a JSON written by python -m hardsearch.predictor")
+        return ProxyOptions(name, 0, batch_size, path=path)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise UserError(f"data.batch_size: got {batch_size!r}; allowed: an integer >= 2 (proxy={name} scores "
                         "one batch, and every zero-cost proxy needs at least 2 images)")
@@ -197,6 +213,12 @@ def create_proxy(options: Mapping[str, Any], *, data: ImageData, space: Any = No
     name, batch_size, seed = checked.name, checked.batch_size, checked.seed
     if name == "train":
         return AccuracyProxy(name, data=data, train=checked.train, early_stop=checked.early_stop)
+    if name == "predictor":
+        predictor = load_predictor(checked.path)
+        own = load_data_options(predictor.spec.data)
+        scorer = ZeroCostScorer(own, batch_size=predictor.spec.data.get("batch_size", 64),
+                                seed=predictor.spec.seed)
+        return AccuracyProxy(name, scorer=scorer, predictor=predictor)
     scorer = ZeroCostScorer(data, batch_size=batch_size, seed=seed)
     if name != "ensemble":
         return AccuracyProxy(name, scorer=scorer)

@@ -10,16 +10,16 @@ from optuna.trial import FrozenTrial
 from hardsearch.arch.config import summarize_arch
 from hardsearch.report.pareto import ParetoReport
 from hardsearch.report.text import per_study
-from hardsearch.study.objectives import format_objective
+from hardsearch.study.objectives import ProxyLike, format_objective
 
 __all__ = ["format_front", "format_recommendation", "format_hypervolume"]
 
 
-def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str]) -> str:
-    """The Pareto front as an aligned table, seeds marked."""
+def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str], *, proxy: ProxyLike = None) -> str:
+    """The Pareto front as an aligned table, seeds marked; an accuracy ``proxy`` (the study's) in per cent."""
     head = ["trial", "seed"] + list(objectives) + ["architecture (depth x growth > out, / = downsample)"]
     rows = [[str(t.number), t.user_attrs.get("seed", "")]
-            + [format_objective(o, v) for o, v in zip(objectives, t.values, strict=True)]
+            + [format_objective(o, v, proxy=proxy) for o, v in zip(objectives, t.values, strict=True)]
             + [summarize_arch(t.user_attrs.get("arch"))]
             for t in front]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]

@@ -3,7 +3,9 @@
 One W&B run per search process, in a group named after the study: every worker of a study
 logs into the same group, so its dashboard shows all their trials. Each finished trial logs
 its objectives (``objective/*``), costs (``cost/*``), architecture parameters (``param/*``)
-and the front size, against the trial number. At the end the run gets the Pareto front as a
+and the front size, against the trial number. An accuracy proxy (``train``, ``predictor``) is
+logged in per cent, as every report shows it (the study stores the fraction); other proxies and
+the costs are logged as stored. At the end the run gets the Pareto front as a
 ``wandb.Table`` (with an architecture summary column), the Pareto plots (PNG and the
 interactive HTML page), the hypervolume history (a table and its line plot) and the exported
 architecture files as an artifact.
@@ -30,6 +32,7 @@ from optuna.trial import FrozenTrial
 from hardsearch.core.errors import UserError, first_line
 from hardsearch.report.pareto import COSTS, ParetoReport
 from hardsearch.study.front import feasible
+from hardsearch.study.objectives import ProxyLike, display_value
 from hardsearch.study.storage import redact
 
 __all__ = ["MODES", "KEYS", "resolve_mode", "check_options", "WandbDashboard", "start_dashboard"]
@@ -80,8 +83,14 @@ def resolve_mode(logger: Mapping[str, Any], environ: Mapping[str, str] = os.envi
     return _ENV_MODES[env]
 
 
-def trial_metrics(trial: FrozenTrial, objectives: Sequence[str]) -> dict[str, Any]:
-    """What one finished trial logs (plain data; the W&B step metric is ``trial``)."""
+def logged_objective(objective: str, value: float, *, proxy: ProxyLike = None) -> float:
+    """An objective's value as W&B logs it: an accuracy proxy in per cent, anything else as stored."""
+    return display_value(objective, value, proxy=proxy) if objective == "proxy" else value
+
+
+def trial_metrics(trial: FrozenTrial, objectives: Sequence[str], *,
+                  proxy: ProxyLike = None) -> dict[str, Any]:
+    """What one finished trial logs (plain data; the W&B step metric is ``trial``); ``proxy``: the study's."""
     row: dict[str, Any] = {"trial": trial.number, "trial/state": trial.state.name.lower(),
                            "trial/feasible": int(feasible(trial))}
     if trial.duration is not None:
@@ -90,7 +99,7 @@ def trial_metrics(trial: FrozenTrial, objectives: Sequence[str]) -> dict[str, An
     if trial.values is not None:
         for name, value in zip(objectives, trial.values, strict=True):
             if value == value and abs(value) != float("inf"):  # skip the infeasible's -inf proxy
-                row[f"objective/{name}"] = value
+                row[f"objective/{name}"] = logged_objective(name, value, proxy=proxy)
     for key in COSTS:
         if key in trial.user_attrs:
             row[f"cost/{key}"] = trial.user_attrs[key]
@@ -100,10 +109,12 @@ def trial_metrics(trial: FrozenTrial, objectives: Sequence[str]) -> dict[str, An
 
 
 def pareto_rows(report: ParetoReport) -> tuple[list[str], list[list[Any]]]:
-    """Columns and rows of the Pareto table: objectives, costs, architecture summary, file."""
+    """Columns and rows of the Pareto table: objectives (as :func:`logged_objective`), costs, architecture
+    summary, file."""
     columns = ["trial", "seed", *report.objectives, *(f"cost_{k}" for k in COSTS), "architecture",
                "arch_file", "digest"]
-    rows = [[row["trial"], row["seed"] or "", *(row["objectives"][o] for o in report.objectives),
+    rows = [[row["trial"], row["seed"] or "",
+             *(logged_objective(o, row["objectives"][o], proxy=report.proxy) for o in report.objectives),
              *(row["costs"].get(k) for k in COSTS), row["summary"], row["arch_file"] or "",
              row["digest"] or ""] for row in report.front]
     return columns, rows
@@ -113,9 +124,10 @@ class WandbDashboard:
     """An Optuna callback logging each finished trial into a W&B run, then the report; never raises."""
 
     def __init__(self, run: Any, objectives: Sequence[str], *, front_size: Callable[[], int],
-                 warn: Callable[[str], None] = _warn) -> None:
+                 proxy: ProxyLike = None, warn: Callable[[str], None] = _warn) -> None:
         self.run = run
         self.objectives = list(objectives)
+        self.proxy = proxy  # the study's: an accuracy is logged in per cent
         self.front_size = front_size  # the front the search already keeps up to date (its progress)
         self.warn = warn
         self.failed = False
@@ -136,7 +148,7 @@ class WandbDashboard:
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
         if self.failed:
             return
-        row = trial_metrics(trial, self.objectives)
+        row = trial_metrics(trial, self.objectives, proxy=self.proxy)
         row["front/size"] = self.front_size()
         self._safely(f"trial {trial.number}", lambda: self.run.log(row))
 
@@ -204,8 +216,11 @@ def _argv_redacted() -> Iterator[None]:
 
 def start_dashboard(logger: Mapping[str, Any], *, study: str, study_dir: Path, objectives: Sequence[str],
                     config: Mapping[str, Any], front_size: Callable[[], int], tags: Sequence[str] = (),
-                    worker: str | None = None, warn: Callable[[str], None] = _warn) -> WandbDashboard | None:
+                    worker: str | None = None, proxy: ProxyLike = None,
+                    warn: Callable[[str], None] = _warn) -> WandbDashboard | None:
     """A W&B run for this worker (group = the study) or, if W&B cannot start, ``None`` after a warning.
+
+    ``proxy`` is the study's proxy (name or settings): an accuracy's ``objective/proxy`` is in per cent.
 
     Bad options are the user's error and raise :class:`UserError` before anything starts.
     """
@@ -239,4 +254,4 @@ def start_dashboard(logger: Mapping[str, Any], *, study: str, study_dir: Path, o
     except Exception as exc:  # noqa: BLE001 - W&B must never stop the search
         warn(f"could not start an {mode} run ({exc.__class__.__name__}: {first_line(exc)})")
         return None
-    return WandbDashboard(run, objectives, front_size=front_size, warn=warn)
+    return WandbDashboard(run, objectives, front_size=front_size, proxy=proxy, warn=warn)

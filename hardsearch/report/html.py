@@ -17,20 +17,27 @@ from typing import Any
 
 from hardsearch.core.files import write_text_atomic
 from hardsearch.report.pareto import ParetoReport
-from hardsearch.report.plots import AXIS_LABELS, axis_title
-from hardsearch.report.text import format_gain, hypervolume_sentence, pick_sentences, proxy_sentence
-from hardsearch.study.objectives import format_objective
+from hardsearch.report.plots import AXIS_LABELS, axis_title, axis_values
+from hardsearch.report.text import (
+    format_gains,
+    format_values,
+    hypervolume_sentence,
+    pick_sentences,
+    proxy_sentence,
+)
+from hardsearch.study.objectives import ProxyLike, format_objective, is_accuracy
 
 __all__ = ["write_html", "to_html", "hover_text"]
 
 _FAINT, _FRONT, _SEED = "rgba(120,120,120,0.35)", "#1f77b4", "#d62728"
 
 
-def hover_text(point: dict[str, Any], objectives: list[str]) -> str:
-    """What hovering a point shows: trial, seed, objectives, other costs, architecture summary."""
+def hover_text(point: dict[str, Any], objectives: list[str], *, proxy: ProxyLike = None) -> str:
+    """What hovering a point shows: trial, seed, objectives (an accuracy ``proxy`` in per cent), other
+    costs, architecture summary."""
     seed = f" (seed {html.escape(point['seed'])})" if point["seed"] else ""
     lines = [f"<b>trial {point['trial']}</b>{seed}" + (" - on the front" if point["on_front"] else "")]
-    lines += [f"{o}: {format_objective(o, v)}" for o, v in point["objectives"].items()]
+    lines += [f"{o}: {format_objective(o, v, proxy=proxy)}" for o, v in point["objectives"].items()]
     lines += [f"{k}: {format_objective(k, v)}" for k, v in point.get("costs", {}).items()
               if k not in objectives and k in AXIS_LABELS]
     lines.append("arch: " + html.escape(point.get("summary", "-")))
@@ -51,16 +58,16 @@ def _pareto_figure(report: ParetoReport) -> Any:
                dict(size=8, color=_FRONT)),
               ("seeds", [p for p in report.points if p["seed"]],
                dict(size=16, color=_SEED, symbol="star", line=dict(width=1, color="white")))]
+    hovers = {p["trial"]: hover_text(p, report.objectives, proxy=report.proxy) for p in report.points}
     for i, (x, y) in enumerate(pairs):
         row, col = i // columns + 1, i % columns + 1
         for name, points, marker in groups:
             fig.add_trace(go.Scatter(
-                x=[p["objectives"][x] / AXIS_LABELS[x][1] for p in points],
-                y=[p["objectives"][y] / AXIS_LABELS[y][1] for p in points],
+                x=axis_values(report, points, x), y=axis_values(report, points, y),
                 mode="markers+text" if name == "seeds" else "markers",
                 text=[p["seed"] for p in points] if name == "seeds" else None, textposition="top center",
                 textfont=dict(color=_SEED, size=11), marker=marker, name=name, legendgroup=name,
-                showlegend=i == 0, hovertext=[hover_text(p, report.objectives) for p in points],
+                showlegend=i == 0, hovertext=[hovers[p["trial"]] for p in points],
                 hoverinfo="text", cliponaxis=False), row=row, col=col)
         fig.update_xaxes(title_text=axis_title(report, x, "<br>"), row=row, col=col)
         fig.update_yaxes(title_text=axis_title(report, y, "<br>"), row=row, col=col)
@@ -94,7 +101,7 @@ def _front_table(report: ParetoReport) -> str:
     rows = []
     for row in report.front:
         cells = [str(row["trial"]), row["seed"] or ""]
-        cells += [format_objective(o, row["objectives"][o]) for o in report.objectives]
+        cells += [format_objective(o, row["objectives"][o], proxy=report.proxy) for o in report.objectives]
         cells += [row.get("summary", ""), row["arch_file"] or ""]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -103,21 +110,23 @@ def _front_table(report: ParetoReport) -> str:
 def _seed_list(report: ParetoReport) -> str:
     """Each seed, and every found architecture that dominates it with its gain on each objective."""
     picks = {p["seed_trial"]: p["trial"] for p in report.seed_picks}
+    how = ("proxy: difference" + (" in percentage points" if is_accuracy(report.proxy) else "")
+           + "; costs: relative change")
     items = []
     for s in report.seeds:
-        head = f"<b>{html.escape(s.seed)}</b> (trial {s.trial}: " + html.escape(", ".join(
-            f"{o} {format_objective(o, v)}" for o, v in zip(report.objectives, s.values, strict=True))) + ")"
+        head = (f"<b>{html.escape(s.seed)}</b> (trial {s.trial}: "
+                f"{html.escape(format_values(report, report.objectives, s.values))})")
         if not s.dominated_by:
             text = "not dominated by any found architecture" + (" (on the front)" if s.on_front else "")
             items.append(f"<li>{head}: {html.escape(text)}</li>")
             continue
         rows = []
         for d in s.dominated_by:
-            gains = ", ".join(f"{o} {format_gain(o, g)}" for o, g in d["gains"].items())
+            gains = format_gains(report, d["gains"])
             mark = " <b>(widest margin)</b>" if picks.get(s.trial) == d["trial"] else ""
             rows.append(f"<li>trial {d['trial']}: {html.escape(gains)}{mark}</li>")
-        items.append(f"<li>{head}: dominated by {len(s.dominated_by)} found architecture(s) (proxy: "
-                     f"difference; costs: relative change):<ul class=\"gains\">{''.join(rows)}</ul></li>")
+        items.append(f"<li>{head}: dominated by {len(s.dominated_by)} found architecture(s) ({how}):"
+                     f"<ul class=\"gains\">{''.join(rows)}</ul></li>")
     return "<ul>" + "".join(items) + "</ul>"
 
 

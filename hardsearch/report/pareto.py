@@ -69,7 +69,8 @@ class ParetoReport(NamedTuple):
     hypervolume_seeds: float
     hypervolume_history: list[tuple[int, float]]  # (trial number, hypervolume of the front so far)
     points: list[dict[str, Any]]  # every feasible complete trial: trial, seed, objectives, on_front
-    # What the proxy is (the study's): {"name", "resolution", "classes", "data", "members"}; None: unknown
+    # What the proxy is (the study's): {"name", "resolution", "classes", "data", "members"} (a predictor's
+    # also "recipe"); None: unknown. An accuracy proxy's values are fractions, shown in per cent
     proxy: dict[str, Any] | None = None
     input_size: list[int] | None = None  # where the costs were counted
     # Which one to pick (see the module's docstring): {"trial", "seed", "distance", "normalised"}
@@ -113,7 +114,11 @@ def widest_margin(seed: Sequence[float],
 
 
 def describe_proxy(proxy: Mapping[str, Any] | None) -> tuple[str, str]:
-    """What the proxy axis shows: (what it is and its scale, where it was measured)."""
+    """What the proxy axis shows: (what it is and its scale, where it was measured).
+
+    An accuracy proxy (``train``, ``predictor``: stored as a fraction) is shown in per cent
+    (:func:`hardsearch.study.objectives.format_objective`), and its label says so.
+    """
     proxy = dict(proxy or {})
     name = proxy.get("name")
     if name == "ensemble":
@@ -121,7 +126,12 @@ def describe_proxy(proxy: Mapping[str, Any] | None) -> tuple[str, str]:
         what = f"proxy: ensemble of {members}, mean robust z-score" if members else \
             "proxy: ensemble, mean robust z-score"
     elif name == "train":
-        what = "proxy: held-out top-1 accuracy (0-1) after a short training"
+        what = "proxy: held-out top-1 accuracy (%) after a short training"
+    elif name == "predictor":
+        recipe = proxy.get("recipe")
+        what = "proxy: predicted top-1 accuracy (%)"
+        if isinstance(recipe, str) and recipe:
+            what += f" at {recipe}"
     elif name:
         what = f"proxy: {name} score (raw)"
     else:

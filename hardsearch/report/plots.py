@@ -7,21 +7,24 @@ from __future__ import annotations
 
 from itertools import combinations
 from pathlib import Path
+from typing import Sequence
 
 from hardsearch.core.files import atomic_path
 from hardsearch.report.pareto import ParetoReport, describe_proxy
+from hardsearch.study.objectives import display_value
 
-__all__ = ["write_plots", "AXIS_LABELS", "axis_title"]
+__all__ = ["write_plots", "AXIS_LABELS", "axis_title", "axis_values"]
 
-AXIS_LABELS = {"proxy": ("proxy accuracy (higher is better)", 1.0), "macs": ("MACs (G)", 1e9),
-               "cio": ("CIO (M elements)", 1e6), "params": ("parameters (M)", 1e6),
-               "peak_activations": ("peak activations (M elements)", 1e6), "latency": ("latency (ms)", 1e-3)}
+#: Each objective's axis title, in the unit of :func:`axis_values` (the proxy's comes from the report).
+AXIS_LABELS = {"proxy": "proxy accuracy (higher is better)", "macs": "MACs (G)", "cio": "CIO (M elements)",
+               "params": "parameters (M)", "peak_activations": "peak activations (M elements)",
+               "latency": "latency (ms)"}
 
 
 def axis_title(report: ParetoReport, objective: str, newline: str = "\n") -> str:
-    """An axis's title; the proxy's says what it is, its scale, and where it was measured."""
+    """An axis's title; the proxy's says what it is, its scale (% for an accuracy), where it was measured."""
     if objective != "proxy":
-        return AXIS_LABELS[objective][0]
+        return AXIS_LABELS[objective]
     what, where = describe_proxy(report.proxy)
     return f"{what}{newline}({where})"
 
@@ -30,8 +33,9 @@ def axis_title(report: ParetoReport, objective: str, newline: str = "\n") -> str
 SEED_LABEL_OFFSETS = ((10, 9), (10, -15))
 
 
-def _value(point: dict, objective: str) -> float:
-    return point["objectives"][objective] / AXIS_LABELS[objective][1]
+def axis_values(report: ParetoReport, points: Sequence[dict], objective: str) -> list[float]:
+    """The points' objective in its axis's unit: G MACs, M CIO, ms, and an accuracy proxy in per cent."""
+    return [display_value(objective, p["objectives"][objective], proxy=report.proxy) for p in points]
 
 
 def write_plots(report: ParetoReport, folder: Path) -> list[Path]:
@@ -48,18 +52,19 @@ def write_plots(report: ParetoReport, folder: Path) -> list[Path]:
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.4 * rows), squeeze=False)
     for ax, (x, y) in zip(axes.flat, pairs, strict=False):
         others = [p for p in report.points if not p["on_front"]]
-        front = sorted((p for p in report.points if p["on_front"]), key=lambda p: _value(p, x))
-        ax.scatter([_value(p, x) for p in others], [_value(p, y) for p in others], s=14, color="0.6",
+        front = sorted((p for p in report.points if p["on_front"]), key=lambda p: p["objectives"][x])
+        ax.scatter(axis_values(report, others, x), axis_values(report, others, y), s=14, color="0.6",
                    alpha=0.35, label="dominated")
-        ax.scatter([_value(p, x) for p in front], [_value(p, y) for p in front], s=26, color="tab:blue",
+        ax.scatter(axis_values(report, front, x), axis_values(report, front, y), s=26, color="tab:blue",
                    label="Pareto front (all objectives)")
         knee = [p for p in report.points if report.knee and p["trial"] == report.knee["trial"]]
-        ax.scatter([_value(p, x) for p in knee], [_value(p, y) for p in knee], s=150, facecolors="none",
+        ax.scatter(axis_values(report, knee, x), axis_values(report, knee, y), s=150, facecolors="none",
                    edgecolors="black", linewidths=1.4, zorder=4, label="knee (balanced choice)")
         seeds = [p for p in report.points if p["seed"]]
-        for i, p in enumerate(seeds):
-            ax.scatter([_value(p, x)], [_value(p, y)], s=140, marker="*", color="tab:red", zorder=3)
-            ax.annotate(p["seed"], (_value(p, x), _value(p, y)), textcoords="offset points",
+        stars = zip(axis_values(report, seeds, x), axis_values(report, seeds, y), strict=True)
+        for i, (p, star) in enumerate(zip(seeds, stars, strict=True)):
+            ax.scatter([star[0]], [star[1]], s=140, marker="*", color="tab:red", zorder=3)
+            ax.annotate(p["seed"], star, textcoords="offset points",
                         xytext=SEED_LABEL_OFFSETS[i % len(SEED_LABEL_OFFSETS)], fontsize=8, color="tab:red",
                         zorder=5, bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none",
                                             alpha=0.85))

@@ -5,21 +5,39 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
+from typing import Sequence
 
 from hardsearch.core.files import atomic_path, write_text_atomic
 from hardsearch.report.pareto import COSTS, ParetoReport, describe_proxy
-from hardsearch.study.objectives import format_objective
+from hardsearch.study.objectives import ProxyLike, display_value, format_objective, is_accuracy
 
 __all__ = ["to_markdown", "write_report", "pick_sentences", "proxy_sentence", "hypervolume_sentence",
-           "per_study", "format_gain"]
+           "per_study", "format_gain", "format_gains", "format_values"]
 
 
-def format_gain(objective: str, gain: float) -> str:
-    return f"{gain:+.4f}" if objective == "proxy" else f"{100 * gain:+.1f} %"
+def format_gain(objective: str, gain: float, *, proxy: ProxyLike = None) -> str:
+    """A found architecture's gain over a seed: the proxy as a difference (in percentage points, ``pp``,
+    for an accuracy proxy), a cost as a relative change in per cent."""
+    if objective != "proxy":
+        return f"{100 * gain:+.1f} %"
+    if is_accuracy(proxy):
+        return f"{display_value(objective, gain, proxy=proxy):+.2f} pp"
+    return f"{gain:+.4f}"
+
+
+def format_gains(report: ParetoReport, gains: dict[str, float]) -> str:
+    """``proxy +1.23 pp, macs -55.6 %, …``: each objective's gain (:func:`format_gain`)."""
+    return ", ".join(f"{x} {format_gain(x, g, proxy=report.proxy)}" for x, g in gains.items())
+
+
+def format_values(report: ParetoReport, objectives: Sequence[str], values: Sequence[float]) -> str:
+    """``proxy 73.42 %, macs 4.246 G, …``: objectives and their values in display units."""
+    return ", ".join(f"{x} {format_objective(x, v, proxy=report.proxy)}"
+                     for x, v in zip(objectives, values, strict=True))
 
 
 def _cells(report: ParetoReport, values: dict) -> str:
-    return ", ".join(f"{x} {format_objective(x, values[x])}" for x in report.objectives)
+    return format_values(report, report.objectives, [values[x] for x in report.objectives])
 
 
 def proxy_sentence(report: ParetoReport) -> str:
@@ -37,6 +55,9 @@ def proxy_sentence(report: ParetoReport) -> str:
     if proxy.get("classes"):
         text += f" ({proxy['classes']} classes)"
     text += "; higher is better"
+    if is_accuracy(proxy):
+        text += (" (shown in per cent; pareto.csv, pareto.json and the architecture files store it as a "
+                 "fraction, 0-1)")
     if report.input_size:
         text += f". Costs are counted at {report.input_size[0]}x{report.input_size[1]}"
     return text + "."
@@ -52,8 +73,8 @@ def _bound(report: ParetoReport, objective: str) -> str:
     b = (report.bounds or {}).get(objective) or {"best": None, "source": "per study"}
     if b["best"] is None:
         return f"{objective} ({b['source']})"
-    return (f"{objective} best {format_objective(objective, b['best'])} worst "
-            f"{format_objective(objective, b['worst'])} ({b['source']})")
+    return (f"{objective} best {format_objective(objective, b['best'], proxy=report.proxy)} worst "
+            f"{format_objective(objective, b['worst'], proxy=report.proxy)} ({b['source']})")
 
 
 def hypervolume_sentence(report: ParetoReport) -> str:
@@ -70,8 +91,7 @@ def hypervolume_sentence(report: ParetoReport) -> str:
         parts.append(("objectives" if not fixed else ", ".join(loose)) + " normalised per study, by the best "
                      "and worst value over this study's feasible trials (0 = best, 1 = worst): "
                      + ", ".join(_bound(report, o) for o in loose))
-    ref = ", ".join(f"{x} {format_objective(x, v)}"
-                    for x, v in zip(report.objectives, report.reference_point, strict=True))
+    ref = format_values(report, report.objectives, report.reference_point)
     text = "; ".join(parts) + ("; reference point 1.1 in every normalised dimension (the worst value plus "
                                f"10 % of the range): {ref}")
     if loose:
@@ -106,7 +126,7 @@ def pick_sentences(report: ParetoReport) -> list[str]:
         sentences.append(
             f"Instead of {s.seed}: trial {pick['trial']}, of the {len(s.dominated_by)} found architecture(s) "
             f"that dominate it the one with the widest margin: {margin} ("
-            + ", ".join(f"{x} {format_gain(x, g)}" for x, g in gains.items()) + ").")
+            + format_gains(report, gains) + ").")
     return sentences
 
 
@@ -124,20 +144,18 @@ def to_markdown(report: ParetoReport) -> str:
              "## Front", "", "| trial | seed | " + " | ".join(o) + " | architecture file |",
              "|---:|---|" + "---:|" * len(o) + "---|"]
     for row in report.front:
-        cells = " | ".join(format_objective(x, row["objectives"][x]) for x in o)
+        cells = " | ".join(format_objective(x, row["objectives"][x], proxy=report.proxy) for x in o)
         lines.append(f"| {row['trial']} | {row['seed'] or ''} | {cells} | {row['arch_file'] or ''} |")
     lines += ["", "## Seeds", ""]
     for s in report.seeds:
-        head = f"**{s.seed}** (trial {s.trial}: " + ", ".join(
-            f"{x} {format_objective(x, v)}" for x, v in zip(o, s.values, strict=True)) + ")"
+        head = f"**{s.seed}** (trial {s.trial}: {format_values(report, o, s.values)})"
         if not s.dominated_by:
             lines.append(f"- {head}: not dominated by any found architecture"
                          + (" (on the front)." if s.on_front else "."))
             continue
         lines.append(f"- {head}: dominated by {len(s.dominated_by)} found architecture(s):")
         for d in s.dominated_by:
-            lines.append(f"  - trial {d['trial']}: " + ", ".join(
-                f"{x} {format_gain(x, g)}" for x, g in d["gains"].items()))
+            lines.append(f"  - trial {d['trial']}: {format_gains(report, d['gains'])}")
     lines += ["", "## Hypervolume", "",
               f"- front: **{report.hypervolume_front:.4f}**; seeds alone: **{report.hypervolume_seeds:.4f}**",
               f"- computed on {hypervolume_sentence(report)}", ""]

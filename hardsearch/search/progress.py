@@ -15,13 +15,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from hardsearch.study.front import feasible, update_front
-from hardsearch.study.objectives import OBJECTIVES, format_objective
+from hardsearch.study.objectives import OBJECTIVES, ProxyLike, format_objective
 
 __all__ = ["trial_line", "Progress", "CalibrationProgress"]
 
 
-def trial_line(trial: FrozenTrial, objectives: Sequence[str]) -> str:
-    """One log line for a finished trial."""
+def trial_line(trial: FrozenTrial, objectives: Sequence[str], *, proxy: ProxyLike = None) -> str:
+    """One log line for a finished trial; an accuracy ``proxy`` (the study's) in per cent."""
     seed = trial.user_attrs.get("seed")
     label = f"trial {trial.number}" + (f" [seed {seed}]" if seed else "")
     if trial.state == TrialState.FAIL:
@@ -32,15 +32,19 @@ def trial_line(trial: FrozenTrial, objectives: Sequence[str]) -> str:
         return f"{label}: trial {trial.user_attrs['duplicate_of']}'s architecture again; values reused"
     if "infeasible" in trial.user_attrs:
         return f"{label} infeasible ({trial.user_attrs['infeasible']}); proxy skipped"
-    cells = "  ".join(f"{o} {format_objective(o, v)}" for o, v in zip(objectives, trial.values, strict=True))
+    cells = "  ".join(f"{o} {format_objective(o, v, proxy=proxy)}"
+                      for o, v in zip(objectives, trial.values, strict=True))
     return f"{label}: {cells}  ({(trial.duration.total_seconds() if trial.duration else 0):.1f} s)"
 
 
 class Progress:
-    """Optuna callback: a progress bar (on a terminal) and one line per finished trial."""
+    """Optuna callback: a progress bar (on a terminal) and one line per finished trial (``proxy``: the
+    study's proxy, whose values an accuracy shows in per cent)."""
 
-    def __init__(self, *, total: int, done: int, objectives: list[str], bar: bool, quiet: bool) -> None:
+    def __init__(self, *, total: int, done: int, objectives: list[str], bar: bool, quiet: bool,
+                 proxy: ProxyLike = None) -> None:
         self.objectives = objectives
+        self.proxy = proxy
         self.quiet = quiet
         self.directions = [OBJECTIVES[o] for o in objectives]
         self.best = -math.inf
@@ -60,10 +64,11 @@ class Progress:
                     self.best = max(self.best, done.values[0])
                     self.front = update_front(self.front, done, self.directions)
         if not self.quiet:
-            self.write(trial_line(trial, self.objectives))
+            self.write(trial_line(trial, self.objectives, proxy=self.proxy))
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(front=len(self.front), best_proxy=f"{self.best:+.4f}")
+            self.bar.set_postfix(front=len(self.front), best_proxy=format_objective("proxy", self.best,
+                                                                                    proxy=self.proxy))
 
     def write(self, line: str) -> None:
         if self.bar is not None:

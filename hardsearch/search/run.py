@@ -109,6 +109,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
         calibrating = CalibrationProgress(out, bar=bool(parsed.logger.get("progress_bar", True)))
         proxy = create_proxy(proxy_options, data=data, space=space, study=study, data_options=data_options,
                              progress=calibrating)
+        _check_predictor(study, proxy)
         load_or_fix_bounds(study, space=space, proxy=proxy, objectives=objectives, data=data, out=out)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -136,7 +137,8 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
                           latency=parsed.latency, study=study, name_prefix=name)
     logger = parsed.logger
     progress = Progress(total=n_trials, done=done, objectives=objectives,
-                        bar=bool(logger.get("progress_bar", True)), quiet=logger.get("name") == "none")
+                        bar=bool(logger.get("progress_bar", True)), quiet=logger.get("name") == "none",
+                        proxy=proxy.name)
     return OpenSearch(study, storage, study_dir, worker, lock, objective, progress, directions, done,
                       remaining)
 
@@ -186,8 +188,24 @@ def proxy_attribute(proxy: Any, data: Any) -> dict[str, Any]:
     """The study's ``hardsearch.proxy`` attribute: what the proxy objective is and where it is measured
     (the report labels its proxy axis with it)."""
     calibration = getattr(proxy, "calibration", None)
-    return {"name": proxy.name, "resolution": data.resolution, "classes": data.num_classes, "data": data.name,
-            "members": list(calibration.members) if calibration is not None else None}
+    predictor = getattr(proxy, "predictor", None)
+    if predictor is not None:  # it scores on its own data, whatever the search's data is
+        data = proxy.scorer.data
+    attribute = {"name": proxy.name, "resolution": data.resolution, "classes": data.num_classes,
+                 "data": data.name, "members": list(calibration.members) if calibration is not None else None}
+    if predictor is not None:
+        attribute.update(recipe=predictor.recipe, predictor=predictor.digest())
+    return attribute
+
+
+def _check_predictor(study: optuna.Study, proxy: Any) -> None:
+    """Refuse a resumed study whose stored predictions came from another predictor."""
+    before = (study.user_attrs.get("hardsearch.proxy") or {}).get("predictor")
+    predictor = getattr(proxy, "predictor", None)
+    if before is not None and predictor is not None and predictor.digest() != before:
+        raise UserError(f"study {study.study_name}: proxy.path: {predictor.path} is another predictor than "
+                        f"the one that scored this study (fingerprint {before}); allowed: that predictor, or "
+                        "a new study=NAME")
 
 
 def enqueue_seeds(study: optuna.Study, space: SearchSpace, seeds: Sequence[tuple[str, ArchConfig]]) -> int:
@@ -217,8 +235,10 @@ def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace,
     scored = study.user_attrs.get("hardsearch.proxy")
     if scored is None:
         return
-    # not the data's path: workers may keep the dataset in different places
-    for option, key, value in (("proxy", "name", proxy), ("data.resolution", "resolution", data.resolution)):
+    # not the data's path: workers may keep the dataset in different places; a predictor scores on its own
+    checks = [("proxy", "name", proxy)] + ([] if proxy == "predictor" else
+                                            [("data.resolution", "resolution", data.resolution)])
+    for option, key, value in checks:
         before = scored.get(key)
         if before is not None and before != value:
             raise UserError(f"study {study.study_name}: {option}: got {value!r}, but the study's scores were "

@@ -122,7 +122,7 @@ def test_train_proxy(sample, space):
 
 
 @pytest.mark.parametrize("options,message", [
-    ({"name": "magic"}, "proxy.name: got 'magic'; allowed: ensemble, train, naswot, synflow"),
+    ({"name": "magic"}, "proxy.name: got 'magic'; allowed: ensemble, train, predictor, naswot, synflow"),
     ({**ENSEMBLE, "members": ["naswot", "fisher"]}, "proxy.members: got ['naswot', 'fisher']; allowed"),
     ({**ENSEMBLE, "weights": [1, 2]}, "proxy.weights: got [1, 2]; allowed: null or 3 numbers >= 0"),
     ({**ENSEMBLE, "reference": -1}, "proxy.reference: got -1; allowed: an integer >= 0"),

@@ -8,12 +8,18 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
+import yaml
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState
 
 from hardsearch.arch.config import summarize_arch
 from hardsearch.core.errors import UserError
+from hardsearch.core.paths import ROOT
 from hardsearch.report import dashboard
-from hardsearch.report.dashboard import resolve_mode, start_dashboard
+from hardsearch.report.dashboard import pareto_rows, resolve_mode, start_dashboard, trial_metrics
+from hardsearch.report.pareto import build_report
 from hardsearch.study.front import pareto_front
 
 from searching import run, small
@@ -180,3 +186,73 @@ def test_search_goes_on_when_wandb_fails_to_log(tmp_path, monkeypatch, capsys):
     assert err.count("warning: W&B: could not log trial 0 (OSError: disk full)") == 1
     (run_dir,) = runs_of(result.study_dir)
     assert [r["exit"]["exit_code"] for r in read_run(run_dir) if r["type"] == "exit"] == [1]
+
+
+def test_an_accuracy_proxy_is_logged_in_per_cent_and_costs_as_stored():
+    trial = optuna.trial.create_trial(values=[0.7342, 4.246e9, 11.47e6], params={"multiplier": 1.7},
+                                      distributions={"multiplier": FloatDistribution(1.4, 2.0)},
+                                      user_attrs={"constraints": [-1.0], "cio": 11.47e6})
+    objectives = ["proxy", "macs", "cio"]
+    for proxy in ("train", "predictor", {"name": "train", "resolution": 32}):
+        row = trial_metrics(trial, objectives, proxy=proxy)
+        assert row["objective/proxy"] == pytest.approx(73.42)
+        assert (row["objective/macs"], row["objective/cio"], row["cost/cio"]) == (4.246e9, 11.47e6, 11.47e6)
+    for proxy in (None, "ensemble", "naswot"):  # a score: as stored, as before
+        assert trial_metrics(trial, objectives, proxy=proxy)["objective/proxy"] == 0.7342
+    trial.number = 0
+    for proxy, shown in (({"name": "train"}, pytest.approx(73.42)), ({"name": "ensemble"}, 0.7342)):
+        report = build_report("s", [trial], objectives, ["maximize", "minimize", "minimize"], proxy=proxy)
+        columns, rows = pareto_rows(report)
+        row = dict(zip(columns, rows[0], strict=True))
+        assert (row["proxy"], row["macs"], row["cost_cio"]) == (shown, 4.246e9, 11.47e6)
+
+
+@pytest.mark.slow
+def test_a_short_training_search_reads_in_per_cent_on_the_console_report_and_wandb(tmp_path, capsys):
+    """proxy=train, one optimiser step per trial on the tiny space: the study stores fractions; the trial
+    lines, the front table, report.md, report.html and the offline W&B run show per cent."""
+    options = small(tmp_path, "proxy=train", "proxy.steps=1", "proxy.threads=1", "proxy.early_stop=null",
+                    "sampler=random", trials=4, logger="wandb")
+    options["space"] = yaml.safe_load((ROOT / "tests/spaces/tiny.yaml").read_text())
+    lines = []
+    result = run(options, lines)
+    trials = result.study.get_trials()
+    assert len(trials) == 4 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert all(0.0 <= t.values[0] <= 1.0 for t in trials) and max(t.values[0] for t in trials) > 0  # stored
+    shown = {t.number: f"{100 * t.values[0]:.2f} %" for t in trials}
+    front = pareto_front(trials, ["maximize", "minimize", "minimize"])
+
+    out = capsys.readouterr().out  # the trial lines, then the front table
+    for t in trials:
+        assert f"trial {t.number}: proxy {shown[t.number]}  macs " in out
+    table = next(line for line in lines if line.startswith("trial  seed")).splitlines()
+    assert sorted(row.split()[1] + " " + row.split()[2] for row in table[1:]) == \
+        sorted(shown[t.number] for t in front)
+
+    markdown = (result.study_dir / "report.md").read_text()
+    assert "Proxy: held-out top-1 accuracy (%) after a short training, measured at 32x32 px" in markdown
+    page = (result.study_dir / "report.html").read_text()
+    assert "held-out top-1 accuracy (%) after a short training\\u003cbr\\u003e(at 32x32 px" in page
+    for t in front:
+        assert f"| {t.number} |  | {shown[t.number]} | " in markdown
+        assert f"<td>{shown[t.number]}</td>" in page
+
+    (run_dir,) = runs_of(result.study_dir)
+    records = read_run(run_dir)
+    rows = {row["trial"]: row for row in history(records) if "trial/state" in row}
+    for t in trials:  # exactly 100 x the stored fraction; the costs as stored
+        assert rows[t.number]["objective/proxy"] == pytest.approx(100 * t.values[0], abs=1e-9)
+        assert rows[t.number]["objective/macs"] == t.values[1]
+    assert max(row["objective/proxy"] for row in rows.values()) > 1
+    (report,) = [row for row in history(records) if "pareto/front._type" in row]
+    table = json.loads((run_dir / "files" / report["pareto/front.path"]).read_text())
+    logged = {row[0]: dict(zip(table["columns"], row, strict=True)) for row in table["data"]}
+    assert sorted(logged) == sorted(t.number for t in front)
+    for t in front:
+        assert logged[t.number]["proxy"] == pytest.approx(100 * t.values[0], abs=1e-9)
+    summary = {}
+    for r in records:
+        if r["type"] == "summary":
+            summary.update(r["summary"]["update"])
+    best = max(t.values[0] for t in trials)
+    assert summary["objective/proxy"]["max"] == pytest.approx(100 * best, abs=1e-9)

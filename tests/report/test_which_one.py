@@ -10,11 +10,11 @@ import matplotlib.pyplot
 import optuna
 import pytest
 
-from hardsearch.report.console import format_recommendation
+from hardsearch.report.console import format_front, format_recommendation
 from hardsearch.report.html import to_html
 from hardsearch.report.pareto import build_report, describe_proxy, knee, widest_margin
 from hardsearch.report.plots import SEED_LABEL_OFFSETS, write_plots
-from hardsearch.report.text import to_markdown, write_report
+from hardsearch.report.text import format_gain, to_markdown, write_report
 
 OBJECTIVES = ["proxy", "macs", "cio"]
 DIRECTIONS = ["maximize", "minimize", "minimize"]
@@ -125,8 +125,12 @@ def test_an_empty_study_recommends_nothing():
     (PROXY, ("proxy: ensemble of naswot, synflow, jacob_cov, mean robust z-score",
              "at 32x32 px, 10 classes, higher is better")),
     ({"name": "train", "resolution": 64, "classes": 100},
-     ("proxy: held-out top-1 accuracy (0-1) after a short training",
+     ("proxy: held-out top-1 accuracy (%) after a short training",
       "at 64x64 px, 100 classes, higher is better")),
+    ({"name": "predictor", "recipe": "200 epochs at 224x224", "classes": 1000},
+     ("proxy: predicted top-1 accuracy (%) at 200 epochs at 224x224", "1000 classes, higher is better")),
+    ({"name": "predictor"}, ("proxy: predicted top-1 accuracy (%)", "higher is better")),
+    ({"name": "predictor", "recipe": None}, ("proxy: predicted top-1 accuracy (%)", "higher is better")),
     ({"name": "naswot", "resolution": 32, "classes": 10},
      ("proxy: naswot score (raw)", "at 32x32 px, 10 classes, higher is better")),
     (None, ("proxy accuracy", "higher is better")),  # a study from before the proxy was recorded
@@ -153,3 +157,61 @@ def test_png_axes_name_the_proxy_and_seed_labels_stand_off_their_stars(tmp_path,
     for figure in figures:
         matplotlib.pyplot.close(figure)
 
+
+
+TRAIN = {"name": "train", "resolution": 32, "classes": 10, "data": "cifar10_sample", "members": None}
+
+
+def _accuracy_report():
+    """:func:`_report` with a short-training proxy: the proxy values divided by 10 (fractions, 0..1)."""
+    trials = [_trial(p["trial"], p["objectives"]["proxy"] / 10, p["objectives"]["macs"],
+                     p["objectives"]["cio"], seed=p["seed"]) for p in _report().points]
+    return build_report("s", trials, OBJECTIVES, DIRECTIONS, proxy=TRAIN, input_size=[224, 224])
+
+
+def test_an_accuracy_proxy_reads_in_per_cent_in_markdown_html_png_and_console(tmp_path, monkeypatch):
+    report = _accuracy_report()
+    assert report.front[0]["objectives"]["proxy"] == 1.0  # stored: a fraction
+    markdown = to_markdown(report)
+    assert "Proxy: held-out top-1 accuracy (%) after a short training, measured at 32x32 px" in markdown
+    assert "- Balanced choice: trial 4, proxy 50.00 %, macs 0.000 G, cio 0.00 M. It is" in markdown
+    assert "(proxy +40.00 pp, macs -55.6 %, cio -44.4 %)." in markdown  # a difference: percentage points
+    assert "| 1 |  | 100.00 % | 0.000 G | 0.00 M |  |" in markdown
+    assert "- **A** (trial 0: proxy 20.00 %, macs 0.000 G, cio 0.00 M): dominated by 4" in markdown
+    assert "proxy best 100.00 % worst 0.00 % (this study's" in markdown and "proxy -10.00 %, macs" in markdown
+    assert "+0.4000" not in markdown and "+1.0000" not in markdown
+
+    page = to_html(report)
+    assert "<td>100.00 %</td>" in page and "<li>trial 3: proxy +40.00 pp, macs -55.6 %, cio -44.4 %" in page
+    assert "(proxy: difference in percentage points; costs: relative change)" in page
+    assert "proxy: 20.00 %\\u003cbr\\u003emacs: 0.000 G" in page  # seed A's hover text
+    assert '"x":[20.0,80.0]' in page  # the seeds' stars on the first panel's proxy axis, in per cent
+    assert "held-out top-1 accuracy (%) after a short training\\u003cbr\\u003e(at 32x32 px" in page
+
+    figures = []
+    monkeypatch.setattr(matplotlib.pyplot, "close", figures.append)
+    write_plots(report, tmp_path)
+    monkeypatch.undo()
+    first = figures[0].axes[0]
+    assert first.get_xlabel() == ("proxy: held-out top-1 accuracy (%) after a short training\n"
+                                  "(at 32x32 px, 10 classes, higher is better)")
+    xs = sorted({float(x) for c in first.collections for x, _ in c.get_offsets()})
+    assert xs == pytest.approx([0.0, 20.0, 50.0, 60.0, 80.0, 90.0, 100.0])  # every trial, in per cent
+    for figure in figures:
+        matplotlib.pyplot.close(figure)
+
+    front = [_trial(1, 0.7342, 4.246e9, 11.47e6)]
+    assert format_front(front, OBJECTIVES, proxy="train").splitlines()[1].split()[:4] == ["1", "73.42", "%",
+                                                                                          "4.246"]
+    assert format_front(front, OBJECTIVES).splitlines()[1].split()[:3] == ["1", "+0.7342", "4.246"]
+
+    write_report(report, tmp_path)  # the files for programs keep the stored fraction
+    assert json.loads((tmp_path / "pareto.json").read_text())["front"][0]["objectives"]["proxy"] == 1.0
+    assert (tmp_path / "pareto.csv").read_text().splitlines()[1].startswith("1,,1.0,")
+
+
+def test_gains_over_a_seed_in_percentage_points_for_an_accuracy():
+    assert format_gain("proxy", 0.0123, proxy="train") == "+1.23 pp"
+    assert format_gain("proxy", -0.5, proxy={"name": "predictor"}) == "-50.00 pp"
+    assert format_gain("proxy", 0.0123) == format_gain("proxy", 0.0123, proxy="ensemble") == "+0.0123"
+    assert format_gain("macs", -0.556, proxy="train") == "-55.6 %"

@@ -1,14 +1,21 @@
-"""While the proxy ensemble is calibrated, the search says how far it got (a bar, or lines in a log)."""
+"""While the proxy ensemble is calibrated, the search says how far it got (a bar, or lines in a log); then
+a line per finished trial, an accuracy proxy in per cent."""
 
 from __future__ import annotations
 
 import io
 
+import optuna
 import pytest
 
-from hardsearch.search.progress import CalibrationProgress
+from hardsearch.search.progress import CalibrationProgress, Progress, trial_line
 
 from searching import run, small
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
 
 
 def test_calibration_progress_lines_for_a_log_and_a_bar_for_a_terminal(monkeypatch):
@@ -25,10 +32,6 @@ def test_calibration_progress_lines_for_a_log_and_a_bar_for_a_terminal(monkeypat
         progress(i, 5, f"a{i}")
     assert lines == [f"calibrating: {i}/5 members scored ({20 * i} s)" for i in range(1, 6)]  # every 10 s
 
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
     terminal = Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     lines.clear()
@@ -37,6 +40,29 @@ def test_calibration_progress_lines_for_a_log_and_a_bar_for_a_terminal(monkeypat
         progress(i, 34, f"a{i}")
     assert "calibrating:" in terminal.getvalue() and "/34 [" in terminal.getvalue()  # tqdm's bar, cleared
     assert len(lines) == 1 and lines[0].startswith("calibrating: 34/34 members scored")
+
+
+def test_trial_lines_and_the_bar_show_an_accuracy_proxy_in_per_cent(monkeypatch):
+    objectives = ["proxy", "macs", "cio"]
+    trial = optuna.trial.create_trial(values=[0.7342, 4.246e9, 11.47e6],
+                                      user_attrs={"constraints": [-1.0], "seed": "hardnet68"})
+    trial.number = 0
+    assert trial_line(trial, objectives, proxy="train") == \
+        "trial 0 [seed hardnet68]: proxy 73.42 %  macs 4.246 G  cio 11.47 M  (0.0 s)"
+    assert trial_line(trial, objectives, proxy={"name": "predictor"}).startswith(
+        "trial 0 [seed hardnet68]: proxy 73.42 %  macs")
+    assert trial_line(trial, objectives, proxy="ensemble") == trial_line(trial, objectives) == \
+        "trial 0 [seed hardnet68]: proxy +0.7342  macs 4.246 G  cio 11.47 M  (0.0 s)"
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    study.add_trial(trial)
+    for proxy, best in (("train", "best_proxy=73.42 %"), ("naswot", "best_proxy=+0.7342")):
+        terminal = Terminal()
+        monkeypatch.setattr("sys.stderr", terminal)
+        progress = Progress(total=2, done=0, objectives=objectives, bar=True, quiet=True, proxy=proxy)
+        progress(study, study.trials[0])
+        progress.close()
+        assert best in terminal.getvalue()
 
 
 @pytest.mark.slow
