@@ -108,3 +108,53 @@ def test_distributed_benchmark_writes_its_json(tmp_path):
         assert row["seed_trials"] == 2 and row["trials_per_s"] > 0
     assert rows[0]["speedup_vs_1"] == 1.0
     assert rows[1]["speedup_vs_1"] == rows[1]["trials_per_s"] / rows[0]["trials_per_s"]
+
+
+def _calibrate_folder(folder, accuracies):
+    """A calibrate output folder as hardsearch.calibrate writes it, for rows of known accuracy."""
+    from hardsearch.accuracy.calibrate import _settings_key
+    from hardsearch.arch.config import arch_to_dict
+    from hardsearch.arch.costs import cost_totals
+    from hardsearch.arch.space import arch_digest, load_space
+
+    settings = {"space": "harmonic_ds", "input_size": [224, 224], "data": "cifar10_sample", "resolution": 32,
+                "batch_size": 64, "proxy_seed": 0,
+                "train": {"epochs": 2, "steps": None, "batch_size": 128, "lr": 0.01, "momentum": 0.9,
+                          "weight_decay": 5e-4, "augment": True, "threads": 0, "seed": 0,
+                          "eval_batch_size": 500}}
+    key = _settings_key(settings)
+    archs = load_space("harmonic_ds").sample(len(accuracies), seed=5)
+    rows = []
+    for i, (arch, accuracy) in enumerate(zip(archs, accuracies, strict=True)):
+        totals = cost_totals(arch, 224)
+        rows.append({"name": arch.name, "digest": arch_digest(arch), "arch": arch_to_dict(arch),
+                     "params": totals.params, "macs": totals.macs, "cio": totals.cio,
+                     "scores": {"naswot": accuracy * 100 + (i % 2), "macs": totals.macs,
+                                "params": totals.params},
+                     "seconds": {"naswot": 0.1, "macs": 0.0, "params": 0.0}, "accuracy": accuracy,
+                     "settings_key": key})
+    repeats = [{"digest": r["digest"], "accuracy": r["accuracy"] + 0.01, "first_accuracy": r["accuracy"],
+                "train_seed": 1} for r in rows[:4]]
+    folder.mkdir()
+    (folder / "calibration.json").write_text(json.dumps({"settings": settings, "repeats": repeats}))
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_evidence_benchmark_reports_every_candidate_and_applies_the_rule(tmp_path):
+    folder = tmp_path / "bench"
+    _calibrate_folder(folder, [0.30, 0.42, 0.35, 0.50, 0.38, 0.45])
+    out = tmp_path / "evidence"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/harmonicbench/evidence.py", "--rows", str(folder), "--models", "ridge",
+         "--feature-sets", "naswot", "none", "--folds", "3", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "evidence.json").read_text())
+    names = {e["proxy"]: e for e in data["evidence"]}
+    assert {"naswot", "params", "macs", "rank(naswot+macs)", "predictor(ridge: naswot)",
+            "predictor(ridge: costs+encoding)", "noise ceiling (train.seed=1)"} <= set(names)
+    assert names["naswot"]["spearman"] > names["macs"]["spearman"]  # naswot follows accuracy here by design
+    assert names["predictor(ridge: naswot)"]["held_out"] == "3-fold cross-validation"
+    assert names["noise ceiling (train.seed=1)"]["spearman"] == 1.0
+    assert data["default"] is not None and names[data["default"]]["kind"] not in ("baseline", "ceiling")
+    assert "**(default)**" in (out / "evidence.md").read_text()

@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             raise UserError(f"--rows: {len(rows)} trained networks; allowed: at least 4")
         proxies = [p for p in ZERO_COST + TOPOLOGY + BASELINES if all(p in r["scores"] for r in rows)]
         steps = proxy_steps(args.proxies_json)
+        if steps:  # a search counts params and MACs in closed form anyway: free beside a zero-cost score
+            steps.update(params=0.0, macs=0.0)
         combos = [[p, "macs"] for p in ZERO_COST + TOPOLOGY if p in proxies and "macs" in proxies]
         ensemble = [m for m in DEFAULT_MEMBERS if m in proxies]
         evidence = agreements_of_rows(rows, proxies, ensemble=ensemble, combinations=combos, steps=steps)
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         if ceiling is not None:
             evidence.append(ceiling)
         chosen = choose_default(evidence, max_steps=args.max_steps if steps else None)
-    except UserError as exc:
+    except (UserError, ValueError) as exc:
         print(f"evidence: error: {exc}", file=sys.stderr)
         return 2
     spaces: dict[str, int] = {}

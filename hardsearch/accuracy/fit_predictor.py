@@ -92,10 +92,13 @@ def _scores(settings: Mapping[str, Any], row: Mapping[str, Any], spec: FeatureSp
 
 def fit_predictor(*, folders: Sequence[str | Path], data_options: Mapping[str, Any], model: str,
                   proxies: Sequence[str], costs: Sequence[str], encoding: bool, levels: int,
-                  input_size: Any, folds: int, seed: int,
+                  input_size: Any, folds: int, seed: int, cache: dict[tuple[str, str], float] | None = None,
                   log: Callable[[str], None] = print) -> tuple[Predictor, CrossValidation, dict[str, Any]]:
     """Measure the features of the rows, cross-validate, fit on all rows; returns the predictor,
-    its cross-validation and the MACs-alone agreement on the same rows."""
+    its cross-validation and the MACs-alone agreement on the same rows.
+
+    ``cache`` (digest, proxy) → score keeps scores measured on this data between calls (one
+    benchmark fits several predictors on the same rows)."""
     settings, gathered = gather_rows(folders)
     if len(gathered) < 4:
         raise UserError(f"rows: {len(gathered)} trained networks in {', '.join(map(str, folders))}; "
@@ -113,7 +116,12 @@ def fit_predictor(*, folders: Sequence[str | Path], data_options: Mapping[str, A
     rows, reused = [], 0
     for i, (row_settings, row) in enumerate(gathered, start=1):
         arch = arch_from_dict(row["arch"], source=f"{row['name']} (rows.jsonl)")
-        scores, was_stored = _scores(row_settings, row, spec, data.name, data.resolution, scorer_of, arch)
+        if cache is not None and all((row["digest"], p) in cache for p in spec.proxies):
+            scores, was_stored = {p: cache[row["digest"], p] for p in spec.proxies}, True
+        else:
+            scores, was_stored = _scores(row_settings, row, spec, data.name, data.resolution, scorer_of, arch)
+        if cache is not None:
+            cache.update({(row["digest"], p): v for p, v in scores.items()})
         reused += was_stored
         features = feature_row(arch, scores, spec)
         rows.append({"name": row["name"], "digest": row["digest"], "space": row_settings.get("space"),
