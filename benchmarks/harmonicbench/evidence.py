@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
                 _, cv, _ = fit_predictor(folders=args.rows, data_options=SAMPLE, model=model,
                                          proxies=chosen_proxies, costs=COST_FEATURES, encoding=True, levels=4,
                                          input_size=224, folds=args.folds, seed=0, cache=cache,
-                                         log=lambda line: None)
+                                         gathered=(settings, gathered), log=lambda line: None)
                 name = f"predictor({model}: {'+'.join(chosen_proxies) or 'costs+encoding'})"
                 cost = sum(steps.get(p, math.inf) for p in chosen_proxies) if steps else None
                 evidence.append(Evidence(name, "predictor", cv.n, cv.spearman, cv.kendall,

@@ -269,7 +269,7 @@ def stored_rows(folder: Path, *, key: str = "rows") -> tuple[dict[str, Any], lis
         settings = json.loads(report.read_text())["settings"]
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise UserError(f"{key}: {report}: unreadable ({type(exc).__name__}); allowed: {allowed}") from None
-    settings_key = _settings_key({**settings, "train": {**settings["train"], "threads": 0}})
+    settings_key = _settings_key(settings)  # the settings its rows were stored under, as written
     rows = _read_rows(rows_path, [settings_key], lambda line: None)[settings_key]
     return settings, list(rows.values())
 

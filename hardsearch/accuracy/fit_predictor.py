@@ -63,7 +63,6 @@ def gather_rows(folders: Sequence[str | Path]) -> tuple[dict[str, Any], list[tup
     for folder in folders:
         settings, rows = stored_rows(Path(folder))
         this = {k: settings[k] for k in _RECIPE_KEYS}
-        this["train"] = {k: v for k, v in this["train"].items() if k != "threads"}
         if recipe is None:
             recipe, first = this, str(folder)
         elif this != recipe:
@@ -93,15 +92,17 @@ def _scores(settings: Mapping[str, Any], row: Mapping[str, Any], spec: FeatureSp
 def fit_predictor(*, folders: Sequence[str | Path], data_options: Mapping[str, Any], model: str,
                   proxies: Sequence[str], costs: Sequence[str], encoding: bool, levels: int,
                   input_size: Any, folds: int, seed: int, cache: dict[tuple[str, str], float] | None = None,
+                  gathered: tuple[dict[str, Any], list[tuple[dict[str, Any], dict]]] | None = None,
                   log: Callable[[str], None] = print) -> tuple[Predictor, CrossValidation, dict[str, Any]]:
     """Measure the features of the rows, cross-validate, fit on all rows; returns the predictor,
     its cross-validation and the MACs-alone agreement on the same rows.
 
     ``cache`` (digest, proxy) → score keeps scores measured on this data between calls (one
-    benchmark fits several predictors on the same rows)."""
-    settings, gathered = gather_rows(folders)
-    if len(gathered) < 4:
-        raise UserError(f"rows: {len(gathered)} trained networks in {', '.join(map(str, folders))}; "
+    benchmark fits several predictors on the same rows); ``gathered``, what :func:`gather_rows`
+    returned for ``folders``, saves reading them again."""
+    settings, gathered_rows = gathered if gathered is not None else gather_rows(folders)
+    if len(gathered_rows) < 4:
+        raise UserError(f"rows: {len(gathered_rows)} trained networks in {', '.join(map(str, folders))}; "
                         "allowed: at least 4 (finish the calibrate run, or add folders)")
     data = load_data_options(data_options)
     spec = FeatureSpec(tuple(proxies), tuple(costs), encoding, levels, normalize_input_size(input_size),
@@ -114,7 +115,7 @@ def fit_predictor(*, folders: Sequence[str | Path], data_options: Mapping[str, A
         return scorer[0]
 
     rows, reused = [], 0
-    for i, (row_settings, row) in enumerate(gathered, start=1):
+    for i, (row_settings, row) in enumerate(gathered_rows, start=1):
         arch = arch_from_dict(row["arch"], source=f"{row['name']} (rows.jsonl)")
         if cache is not None and all((row["digest"], p) in cache for p in spec.proxies):
             scores, was_stored = {p: cache[row["digest"], p] for p in spec.proxies}, True
@@ -127,8 +128,8 @@ def fit_predictor(*, folders: Sequence[str | Path], data_options: Mapping[str, A
         rows.append({"name": row["name"], "digest": row["digest"], "space": row_settings.get("space"),
                      "accuracy": float(row["accuracy"]), "macs": int(row["macs"]), "scores": scores,
                      "features": features})
-        if i % 10 == 0 or i == len(gathered):
-            log(f"predictor: features of {i}/{len(gathered)} rows ({reused} with stored scores)")
+        if i % 10 == 0 or i == len(gathered_rows):
+            log(f"predictor: features of {i}/{len(gathered_rows)} rows ({reused} with stored scores)")
     x = [r["features"] for r in rows]
     y = [r["accuracy"] for r in rows]
     macs = [r["macs"] for r in rows]

@@ -125,8 +125,8 @@ class QuantileStop:
             return None
         threshold = float(np.quantile(earlier, self.quantile))
         if accuracy < threshold:
-            return (f"epoch {epoch}: held-out accuracy {accuracy:.4f} is below the {self.quantile:g} "
-                    f"quantile {threshold:.4f} of {len(earlier)} earlier trials at that epoch")
+            return (f"epoch {epoch}: held-out accuracy {100 * accuracy:.2f}% is below the {self.quantile:g} "
+                    f"quantile {100 * threshold:.2f}% of {len(earlier)} earlier trials at that epoch")
         return None
 
 

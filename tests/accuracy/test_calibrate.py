@@ -151,3 +151,29 @@ def test_repeats_give_the_noise_ceiling_and_resume(tmp_path, cifar10_folder):
     assert third.returncode == 0, third.stderr
     assert "trained again" not in third.stdout and third.stdout.count("measured before, reused") == 4
     assert "ignoring" not in third.stdout
+
+
+def test_stored_rows_reads_the_rows_of_the_folder_settings(tmp_path):
+    from hardsearch.accuracy.calibrate import _settings_key, stored_rows
+    from hardsearch.core.errors import UserError
+
+    # an older folder stored its thread count: its rows are found under the settings as written
+    settings = {"space": "harmonic", "data": "imagefolder:/d", "resolution": 32, "batch_size": 64,
+                "proxy_seed": 0, "train": {"epochs": 2, "threads": 1, "seed": 0}}
+    key = _settings_key(settings)
+    other = _settings_key({**settings, "resolution": 64})
+    (tmp_path / "calibration.json").write_text(json.dumps({"settings": settings}))
+    lines = [{"digest": "a", "settings_key": key, "accuracy": 0.1},
+             {"digest": "b", "settings_key": other, "accuracy": 0.2},  # another recipe: left out
+             {"digest": "c", "settings_key": key, "accuracy": 0.3},
+             {"digest": "a", "settings_key": key, "accuracy": 0.4}]  # measured again: the last wins
+    repeat = {"digest": "c", "settings_key": _settings_key({**settings, "repeat": True}), "accuracy": 0.5}
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines + [repeat]))
+    got_settings, rows = stored_rows(tmp_path)
+    assert got_settings == settings
+    assert [(r["digest"], r["accuracy"]) for r in rows] == [("a", 0.4), ("c", 0.3)]
+    with pytest.raises(UserError, match=r"^rows: .*no calibration.json and rows.jsonl there; allowed: "):
+        stored_rows(tmp_path / "missing")
+    (tmp_path / "calibration.json").write_text("{")
+    with pytest.raises(UserError, match=r"calibration.json: unreadable \(JSONDecodeError\)"):
+        stored_rows(tmp_path)

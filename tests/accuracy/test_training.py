@@ -84,7 +84,7 @@ def test_quantile_stop_by_hand():
     earlier = {1: [0.1, 0.2, 0.3, 0.4, 0.5], 2: [0.3, 0.4]}
     stop = QuantileStop(lambda epoch: earlier.get(epoch, []), quantile=0.25, min_trials=5)
     # numpy's linear quantile of five values at 0.25 is the second value, 0.2
-    assert stop(1, 0.15) == ("epoch 1: held-out accuracy 0.1500 is below the 0.25 quantile 0.2000 of 5 "
+    assert stop(1, 0.15) == ("epoch 1: held-out accuracy 15.00% is below the 0.25 quantile 20.00% of 5 "
                              "earlier trials at that epoch")
     assert stop(1, 0.25) is None
     assert stop(2, 0.0) is None  # only 2 earlier trials reached epoch 2
