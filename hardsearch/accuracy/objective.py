@@ -74,8 +74,21 @@ class ZeroCostScorer:
             return build_model(with_classes(arch, self.data.num_classes))
 
     def score(self, arch: ArchConfig | nn.Module, names: Sequence[str]) -> dict[str, float]:
-        model = arch if isinstance(arch, nn.Module) else self.model(arch)
-        return {name: score_proxy(name, model, self.inputs, self.targets, seed=self.seed) for name in names}
+        """Every proxy of ``names`` on ``arch`` (a model passed in is left unchanged).
+
+        A model built here is scored in place by the last proxy instead of copied first, and
+        synflow (whose float64 copy is the largest) goes last: the peak memory of scoring is then
+        one float32 model plus what that proxy needs, not two models beside it.
+        """
+        own = not isinstance(arch, nn.Module)
+        model = self.model(arch) if own else arch
+        order = sorted(names, key=lambda name: name == "synflow")
+        scores = {}
+        for i, name in enumerate(order):
+            last = own and i == len(order) - 1
+            scores[name] = score_proxy(name, model, self.inputs, self.targets, seed=self.seed,
+                                       copy_model=not last)
+        return {name: scores[name] for name in names}
 
 
 class AccuracyProxy:

@@ -98,18 +98,21 @@ def proxy_names() -> tuple[str, ...]:
     return tuple(_REGISTRY)
 
 
-def score_proxy(name: str, model: nn.Module, inputs: Tensor, targets: Tensor, *, seed: int = 0) -> float:
+def score_proxy(name: str, model: nn.Module, inputs: Tensor, targets: Tensor, *, seed: int = 0,
+                copy_model: bool = True) -> float:
     """Score ``model`` with proxy ``name`` on one batch; higher is better.
 
     ``inputs`` is a float batch of at least 2 samples, ``targets`` its class indices. The model
     is not changed (the proxy runs on a deep copy) and torch's global RNG state is restored; the
     same seed and batch give the same float. Raises :class:`ProxyError` when the score is not finite.
+    ``copy_model=False`` scores the model itself, which is then left changed: for a caller that
+    built the model and discards it afterwards, it saves a copy of every weight (the same score).
     """
     fn = _REGISTRY.get(name) if isinstance(name, str) else None
     if fn is None:
         raise ValueError(f"name: unknown proxy {name!r}; allowed: {', '.join(_REGISTRY)}")
     _check_arguments(model, inputs, targets, seed)
-    work = _private_copy(model)
+    work = _private_copy(model) if copy_model else _ready(model)
     with _seeded(seed, inputs.device):
         value = float(fn(work, inputs.detach().clone(), targets.detach().clone()))
     if not math.isfinite(value):
@@ -136,7 +139,10 @@ def _check_arguments(model: object, inputs: object, targets: object, seed: objec
 
 def _private_copy(model: nn.Module) -> nn.Module:
     """A deep copy with every parameter trainable and no gradients, as the published code's copies."""
-    work = copy.deepcopy(model)
+    return _ready(copy.deepcopy(model))
+
+
+def _ready(work: nn.Module) -> nn.Module:
     work.requires_grad_(True)
     work.zero_grad(set_to_none=True)
     return work

@@ -400,6 +400,30 @@ def test_the_model_is_left_unchanged(name, factory):
 
 
 @pytest.mark.parametrize("name", PROXY_NAMES)
+def test_scoring_in_place_gives_the_score_of_a_copy(name):
+    model, (x, y) = built(plain_cnn), batch()
+    copied = score_proxy(name, model, x, y, seed=3)
+    assert score_proxy(name, model, x, y, seed=3, copy_model=False) == copied
+
+
+def test_the_scorer_scores_its_own_model_in_place_with_the_same_floats():
+    from hardsearch.accuracy.data import load_data_options
+    from hardsearch.accuracy.objective import ZeroCostScorer
+
+    scorer = ZeroCostScorer(load_data_options({"source": "noise", "resolution": 16}), batch_size=8, seed=2)
+    arch = load_seed("hardnet39ds")
+    names = ["synflow", "naswot", "meco", "params"]  # synflow is scored last, the result keeps this order
+    expected = {name: score_proxy(name, scorer.model(arch), scorer.inputs, scorer.targets, seed=2)
+                for name in names}
+    got = scorer.score(arch, names)
+    assert list(got) == names and got == expected
+    model = scorer.model(arch)  # a model passed in is scored on copies and left as it was
+    before = snapshot(model)
+    assert scorer.score(model, names) == expected
+    assert all(torch.equal(before["state"][k], v) for k, v in snapshot(model)["state"].items())
+
+
+@pytest.mark.parametrize("name", PROXY_NAMES)
 def test_same_seed_and_batch_give_the_same_float(name):
     model = built(plain_cnn)  # with dropout, so train-mode proxies draw random numbers
     x, y = batch()
