@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from hardsearch.accuracy.proxies import PROXY_NAMES
+from hardsearch.arch.config import arch_from_dict
 from hardsearch.core.paths import ROOT
 
 
@@ -158,3 +160,30 @@ def test_evidence_benchmark_reports_every_candidate_and_applies_the_rule(tmp_pat
     assert names["noise ceiling (train.seed=1)"]["spearman"] == 1.0
     assert data["default"] is not None and names[data["default"]]["kind"] not in ("baseline", "ceiling")
     assert "**(default)**" in (out / "evidence.md").read_text()
+
+
+def test_harmonicbench_table_is_one_csv_row_per_network(tmp_path):
+    folder = tmp_path / "bench"
+    _calibrate_folder(folder, [0.30, 0.42, 0.35, 0.50])
+    rows = [json.loads(line) for line in (folder / "rows.jsonl").read_text().splitlines()]
+    rows[0]["per_epoch"], rows[0]["train_seconds"] = [0.21, 0.30], 12.34
+    (folder / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "table.csv"
+    result = subprocess.run([sys.executable, "benchmarks/harmonicbench/table.py", "--rows", str(folder),
+                             "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "4 networks (harmonic_ds), 4 trained twice; recipe: cifar10_sample at 32², 2 epochs" \
+        in result.stdout
+    with out.open() as f:
+        table = list(csv.DictReader(f))
+    assert [r["digest"] for r in table] == [r["digest"] for r in rows]
+    first = table[0]
+    assert (first["accuracy"], first["accuracy_epoch1"], first["accuracy_epoch2"]) == ("0.3", "0.21", "0.3")
+    assert (first["accuracy_repeat"], first["repeat_train_seed"]) == ("0.31", "1")
+    assert first["train_seconds"] == "12.3"
+    assert table[1]["accuracy_epoch1"] == "" and float(first["score_naswot"]) == rows[0]["scores"]["naswot"]
+    assert arch_from_dict(json.loads(first["arch"])) == arch_from_dict(rows[0]["arch"])
+    assert int(first["macs"]) == rows[0]["macs"]
+    bad = subprocess.run([sys.executable, "benchmarks/harmonicbench/table.py", "--rows",
+                          str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no calibration.json" in bad.stderr
