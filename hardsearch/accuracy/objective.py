@@ -74,21 +74,21 @@ class ZeroCostScorer:
             return build_model(with_classes(arch, self.data.num_classes))
 
     def score(self, arch: ArchConfig | nn.Module, names: Sequence[str]) -> dict[str, float]:
-        """Every proxy of ``names`` on ``arch`` (a model passed in is left unchanged).
+        """Every proxy of ``names`` on ``arch`` (a model passed in is scored on copies, left unchanged).
 
-        A model built here is scored in place by the last proxy instead of copied first, and
-        synflow (whose float64 copy is the largest) goes last: the peak memory of scoring is then
-        one float32 model plus what that proxy needs, not two models beside it.
+        For an architecture each proxy gets a model of its own, built with the same seed (the
+        weights a copy would have), and scores it in place: the peak memory of scoring is one
+        float32 model plus what one proxy needs (synflow: its float64 weights), not two models.
         """
-        own = not isinstance(arch, nn.Module)
-        model = self.model(arch) if own else arch
-        order = sorted(names, key=lambda name: name == "synflow")
+        x, y, seed = self.inputs, self.targets, self.seed
+        if isinstance(arch, nn.Module):
+            return {name: score_proxy(name, arch, x, y, seed=seed) for name in names}
         scores = {}
-        for i, name in enumerate(order):
-            last = own and i == len(order) - 1
-            scores[name] = score_proxy(name, model, self.inputs, self.targets, seed=self.seed,
-                                       copy_model=not last)
-        return {name: scores[name] for name in names}
+        for name in names:
+            model = self.model(arch)
+            scores[name] = score_proxy(name, model, x, y, seed=seed, copy_model=False)
+            del model
+        return scores
 
 
 class AccuracyProxy:

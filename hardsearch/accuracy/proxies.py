@@ -280,13 +280,28 @@ def _synflow_log(model: nn.Module, ones: Tensor, *, rescale: bool) -> float:
         for m in model.modules():
             if isinstance(getattr(m, "bias", None), nn.Parameter):
                 handles.append(m.register_forward_pre_hook(_bias_hook(state, m.bias.detach().clone())))
+    # Each layer's Σ|θ ⊙ ∂R/∂θ| is taken as soon as its gradient is ready and the gradient freed,
+    # so float64 gradients of the whole network never sit beside its float64 weights.
+    layers = _scored_layers(model)
+    sums: dict[int, float] = {}
+    users: dict[int, list[int]] = {}  # a weight shared by layers counts once per layer, as before
+    for i, layer in enumerate(layers):
+        users.setdefault(id(layer.weight), []).append(i)
+
+    def take(weight: Tensor) -> None:
+        grad = weight.grad  # overwritten in place: no temporaries the size of the layer
+        part = float(grad.mul_(weight.detach()).abs_().sum())
+        for i in users[id(weight)]:
+            sums[i] = part
+        weight.grad = None
+
+    handles += [layers[i[0]].weight.register_post_accumulate_grad_hook(take) for i in users.values()]
     with _removing(handles), torch.enable_grad():
         total = model(ones).sum()
         if not torch.isfinite(total):
             return float(total.detach())  # inf (overflow) or nan
         total.backward()
-    score = sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for m in _scored_layers(model)
-                if m.weight.grad is not None)
+    score = sum(sums[i] for i in range(len(layers)) if i in sums)  # in module order, as before
     if not 0 < score < math.inf:
         return math.inf if score else -math.inf
     return math.log(score) + state["exponent"] * math.log(2)
@@ -354,6 +369,7 @@ def _jacob_cov(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     code. Deviation: ``eigvalsh`` for the symmetric correlation matrix instead of ``eig``.
     """
     model.train()
+    model.requires_grad_(False)  # only the input gradient is needed: no weight gradients to hold
     x = inputs.requires_grad_(True)
     with torch.enable_grad():
         output = model(x)

@@ -412,7 +412,7 @@ def test_the_scorer_scores_its_own_model_in_place_with_the_same_floats():
 
     scorer = ZeroCostScorer(load_data_options({"source": "noise", "resolution": 16}), batch_size=8, seed=2)
     arch = load_seed("hardnet39ds")
-    names = ["synflow", "naswot", "meco", "params"]  # synflow is scored last, the result keeps this order
+    names = ["synflow", "naswot", "meco", "params"]
     expected = {name: score_proxy(name, scorer.model(arch), scorer.inputs, scorer.targets, seed=2)
                 for name in names}
     got = scorer.score(arch, names)
