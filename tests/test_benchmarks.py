@@ -153,7 +153,8 @@ def test_evidence_benchmark_reports_every_candidate_and_applies_the_rule(tmp_pat
     assert result.returncode == 0, result.stderr
     data = json.loads((out / "evidence.json").read_text())
     names = {e["proxy"]: e for e in data["evidence"]}
-    assert {"naswot", "params", "macs", "rank(naswot+macs)", "predictor(ridge: naswot)",
+    assert {"naswot", "params", "macs", "rank(naswot+macs)", "ensemble(naswot+macs)",
+            "predictor(ridge: naswot)",
             "predictor(ridge: costs+encoding)", "noise ceiling (train.seed=1)"} <= set(names)
     assert names["naswot"]["spearman"] > names["macs"]["spearman"]  # naswot follows accuracy here by design
     assert names["predictor(ridge: naswot)"]["held_out"] == "3-fold cross-validation"

@@ -5,8 +5,9 @@
 DIR: folders written by ``python -m hardsearch.calibrate`` with one training recipe (HarmonicBench's).
 On their rows it reports, side by side:
 
-- every zero-cost proxy, each paired with MACs as a rank combination, and the calibrated ensemble:
-  nothing is fitted, so every row is held out;
+- every zero-cost proxy, each paired with MACs both as a rank combination and as a calibrated
+  ensemble (robust z-scores, as ``proxy=ensemble proxy.members=[x,macs]`` runs it in a search),
+  and the default ensemble: nothing is fitted, so every row is held out;
 - the predictor for each model and feature set (``--models``, ``--feature-sets``), by k-fold
   cross-validation: each row is predicted by a model fitted without it;
 - params and MACs alone, and the noise ceiling (the repeats of calibrate ``repeats=N``);
@@ -99,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         combos = [[p, "macs"] for p in ZERO_COST + TOPOLOGY if p in proxies and "macs" in proxies]
         ensemble = [m for m in DEFAULT_MEMBERS if m in proxies]
         evidence = agreements_of_rows(rows, proxies, ensemble=ensemble, combinations=combos, steps=steps)
+        for members in combos:  # each pair also as the search runs it: proxy=ensemble proxy.members=[x,macs]
+            evidence += [e for e in agreements_of_rows(rows, [], ensemble=members, steps=steps)
+                         if e.kind == "ensemble"]
         cache: dict = {}
         for features in args.feature_sets:
             chosen_proxies = [] if features == "none" else features.split(",")
