@@ -27,6 +27,7 @@ import math
 import sys
 from pathlib import Path
 
+from hardsearch.accuracy.calibrate import stored_repeats
 from hardsearch.accuracy.evidence import Evidence, agreements_of_rows, choose_default, noise_ceiling
 from hardsearch.accuracy.fit_predictor import fit_predictor, gather_rows, recipe_text
 from hardsearch.accuracy.objective import DEFAULT_MEMBERS
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", nargs="+", required=True, help="calibrate folders of one recipe")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--feature-sets", nargs="+", default=["naswot,meco", "naswot", "meco", "none"],
+    parser.add_argument("--feature-sets", nargs="+", default=["grad_norm", "grad_norm,snip", "naswot,meco", "naswot", "meco", "none"],
                         help="zero-cost scores among the predictor's features, comma-separated "
                              "('none': costs and encoding only)")
     parser.add_argument("--folds", type=int, default=5)
@@ -116,10 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                 evidence.append(Evidence(name, "predictor", cv.n, cv.spearman, cv.kendall,
                                          cv.partial_spearman, f"{cv.folds}-fold cross-validation", cost))
                 print(f"{name}: rho {cv.spearman:+.3f}, partial {cv.partial_spearman:+.3f}", flush=True)
-        repeats = []
-        for folder in args.rows:
-            report = json.loads((Path(folder) / "calibration.json").read_text())
-            repeats += report.get("repeats") or []
+        repeats = [r for folder in args.rows for r in stored_repeats(Path(folder))]
         ceiling = noise_ceiling(repeats, {r["digest"]: r["macs"] for r in rows})
         if ceiling is not None:
             evidence.append(ceiling)

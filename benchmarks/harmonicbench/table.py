@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from hardsearch.accuracy.calibrate import stored_repeats
 from hardsearch.accuracy.fit_predictor import gather_rows, recipe_text
 from hardsearch.core.errors import UserError
 
@@ -30,8 +31,7 @@ def table_rows(folders: list[Path]) -> tuple[str, list[dict[str, Any]]]:
     settings, gathered = gather_rows(folders)
     repeats: dict[str, dict[str, Any]] = {}
     for folder in folders:
-        report = json.loads((Path(folder) / "calibration.json").read_text())
-        repeats.update({r["digest"]: r for r in report.get("repeats") or []})
+        repeats.update({r["digest"]: r for r in stored_repeats(Path(folder))})
     epochs = max((len(row.get("per_epoch") or []) for _, row in gathered), default=0)
     proxies = sorted({p for _, row in gathered for p in row.get("scores") or {}})
     out = []

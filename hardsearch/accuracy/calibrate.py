@@ -45,7 +45,7 @@ from hardsearch.core.files import write_text_atomic
 from hardsearch.core.paths import RESULTS_DIR
 
 __all__ = ["ProxyAgreement", "CalibrationReport", "run_calibration", "correlate", "format_table",
-           "to_markdown", "write_report", "stored_rows"]
+           "to_markdown", "write_report", "stored_rows", "stored_repeats"]
 
 
 class ProxyAgreement(NamedTuple):
@@ -272,6 +272,28 @@ def stored_rows(folder: Path, *, key: str = "rows") -> tuple[dict[str, Any], lis
     settings_key = _settings_key(settings)  # the settings its rows were stored under, as written
     rows = _read_rows(rows_path, [settings_key], lambda line: None)[settings_key]
     return settings, list(rows.values())
+
+
+def stored_repeats(folder: Path, *, key: str = "rows") -> list[dict[str, Any]]:
+    """A finished calibrate folder's repeats (``repeats=N``): each network trained again with another seed.
+
+    One record per repeated network, as ``calibration.json`` holds them: ``digest``, ``accuracy`` (the
+    second training), ``first_accuracy``, ``train_seed`` and ``macs``; empty when the folder has none.
+    Faults are one-line :class:`UserError` naming ``key`` and the file.
+    """
+    report = Path(folder) / "calibration.json"
+    allowed = "a folder written by python -m hardsearch.calibrate (calibration.json and rows.jsonl)"
+    try:
+        repeats = json.loads(report.read_text()).get("repeats") or []
+    except FileNotFoundError:
+        raise UserError(f"{key}: {folder}: no calibration.json there; allowed: {allowed}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
+        raise UserError(f"{key}: {report}: unreadable ({type(exc).__name__}); allowed: {allowed}") from None
+    if not isinstance(repeats, list) or not all(isinstance(r, dict) and {"digest", "accuracy"} <= r.keys()
+                                                for r in repeats):
+        raise UserError(f"{key}: {report}: repeats: not a list of records with digest and accuracy; "
+                        f"allowed: {allowed}")
+    return repeats
 
 
 def _append_row(path: Path, row: Mapping[str, Any]) -> None:

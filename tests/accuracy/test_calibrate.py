@@ -177,3 +177,22 @@ def test_stored_rows_reads_the_rows_of_the_folder_settings(tmp_path):
     (tmp_path / "calibration.json").write_text("{")
     with pytest.raises(UserError, match=r"calibration.json: unreadable \(JSONDecodeError\)"):
         stored_rows(tmp_path)
+
+
+def test_stored_repeats_reads_the_repeat_records_of_a_folder(tmp_path):
+    from hardsearch.accuracy.calibrate import stored_repeats
+    from hardsearch.core.errors import UserError
+
+    records = [{"digest": "a", "accuracy": 0.41, "first_accuracy": 0.40, "train_seed": 1, "macs": 5}]
+    (tmp_path / "calibration.json").write_text(json.dumps({"settings": {}, "repeats": records}))
+    assert stored_repeats(tmp_path) == records
+    (tmp_path / "calibration.json").write_text(json.dumps({"settings": {}}))  # no repeats=N: none
+    assert stored_repeats(tmp_path) == []
+    (tmp_path / "calibration.json").write_text(json.dumps({"settings": {}, "repeats": [{"digest": "a"}]}))
+    with pytest.raises(UserError, match=r"^rows: .*calibration.json: repeats: not a list of records"):
+        stored_repeats(tmp_path)
+    with pytest.raises(UserError, match=r"^table: .*missing: no calibration.json there; allowed: "):
+        stored_repeats(tmp_path / "missing", key="table")
+    (tmp_path / "calibration.json").write_text("[")
+    with pytest.raises(UserError, match=r"calibration.json: unreadable \(JSONDecodeError\)"):
+        stored_repeats(tmp_path)
