@@ -4,7 +4,9 @@
                                  [--train-data DIR] [--epoch-steps N] [--out FILE]
 
 Zero-cost proxies are timed on one batch (default 64 images at 32², 10 classes) of the
-packaged CIFAR-10 sample, median of ``--reps`` runs after a warm-up. The baseline measured in
+packaged CIFAR-10 sample, median of ``--reps`` runs after a warm-up; so is the default objective,
+``proxy=predictor`` (the packaged predictor: its zero-cost features on a fresh build, the costs,
+the model's prediction). The baseline measured in
 the same run is one training step (forward, backward, SGD update) on the same batch, so every
 proxy also gets a machine-independent ratio. Short training is timed for one epoch on the
 CIFAR-10 subset (``../shared/data/cifar10-subset``, 10,000 training images) with the default
@@ -26,7 +28,7 @@ from pathlib import Path
 import torch
 
 from hardsearch.accuracy.data import load_data
-from hardsearch.accuracy.objective import ZeroCostScorer
+from hardsearch.accuracy.objective import ZeroCostScorer, create_proxy
 from hardsearch.accuracy.proxies import PROXY_NAMES
 from hardsearch.accuracy.training import TrainSettings, evaluate, train_arch
 from hardsearch.arch.seeds import SEED_NAMES, load_seed
@@ -53,6 +55,7 @@ def _train_step_seconds(scorer: ZeroCostScorer, arch, reps: int) -> float:
 def zero_cost(archs: list[str], *, batch: int, resolution: int, reps: int) -> list[dict]:
     data = load_data("cifar10_sample", resolution=resolution)
     scorer = ZeroCostScorer(data, batch_size=batch, seed=0)
+    predictor = create_proxy({"name": "predictor", "path": None}, data=data)  # the packaged one
     rows = []
     for name in archs:
         arch = load_seed(name)
@@ -62,6 +65,9 @@ def zero_cost(archs: list[str], *, batch: int, resolution: int, reps: int) -> li
         for proxy in PROXY_NAMES:
             seconds = median_seconds(lambda p=proxy, m=model: scorer.score(m, [p]), reps, warmup=True)
             row["proxies"][proxy] = {"seconds": seconds, "ratio_to_train_step": seconds / baseline}
+        # the default objective as a search calls it: its features' scores on a fresh build, then the model
+        seconds = median_seconds(lambda a=arch: predictor(a), reps, warmup=True)
+        row["proxies"]["predictor"] = {"seconds": seconds, "ratio_to_train_step": seconds / baseline}
         rows.append(row)
         cells = "  ".join(f"{p} {v['seconds']:.3f}" for p, v in row["proxies"].items())
         print(f"{name:12s} train step {baseline:.3f} s | {cells}", flush=True)

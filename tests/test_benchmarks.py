@@ -38,7 +38,7 @@ def test_proxies_benchmark_writes_its_json(tmp_path, cifar10_folder):
     data = json.loads(out.read_text())
     (row,) = data["zero_cost"]["rows"]
     assert row["arch"] == "hardnet39ds" and row["train_step_s"] > 0
-    assert set(row["proxies"]) == set(PROXY_NAMES)
+    assert set(row["proxies"]) == set(PROXY_NAMES) | {"predictor"}  # the default objective timed beside them
     for cell in row["proxies"].values():
         assert cell["ratio_to_train_step"] == cell["seconds"] / row["train_step_s"]
     training = data["short_training"]
@@ -112,20 +112,20 @@ def test_distributed_benchmark_writes_its_json(tmp_path):
     assert rows[1]["speedup_vs_1"] == rows[1]["trials_per_s"] / rows[0]["trials_per_s"]
 
 
-def _calibrate_folder(folder, accuracies):
+def _calibrate_folder(folder, accuracies, space="harmonic_ds"):
     """A calibrate output folder as hardsearch.calibrate writes it, for rows of known accuracy."""
     from hardsearch.accuracy.calibrate import _settings_key
     from hardsearch.arch.config import arch_to_dict
     from hardsearch.arch.costs import cost_totals
     from hardsearch.arch.space import arch_digest, load_space
 
-    settings = {"space": "harmonic_ds", "input_size": [224, 224], "data": "cifar10_sample", "resolution": 32,
+    settings = {"space": space, "input_size": [224, 224], "data": "cifar10_sample", "resolution": 32,
                 "batch_size": 64, "proxy_seed": 0,
                 "train": {"epochs": 2, "steps": None, "batch_size": 128, "lr": 0.01, "momentum": 0.9,
                           "weight_decay": 5e-4, "augment": True, "threads": 0, "seed": 0,
                           "eval_batch_size": 500}}
     key = _settings_key(settings)
-    archs = load_space("harmonic_ds").sample(len(accuracies), seed=5)
+    archs = load_space(space).sample(len(accuracies), seed=5)
     rows = []
     for i, (arch, accuracy) in enumerate(zip(archs, accuracies, strict=True)):
         totals = cost_totals(arch, 224)
@@ -161,6 +161,37 @@ def test_evidence_benchmark_reports_every_candidate_and_applies_the_rule(tmp_pat
     assert names["noise ceiling (train.seed=1)"]["spearman"] == 1.0
     assert data["default"] is not None and names[data["default"]]["kind"] not in ("baseline", "ceiling")
     assert "**(default)**" in (out / "evidence.md").read_text()
+    assert data["within"] == {}  # one space: nothing to split
+
+
+def test_evidence_benchmark_holds_each_space_to_its_own_rows(tmp_path):
+    from hardsearch.accuracy.stats import rank_correlation
+
+    ds, plain = tmp_path / "ds", tmp_path / "plain"
+    _calibrate_folder(ds, [0.30, 0.42, 0.35, 0.50, 0.38, 0.45])
+    _calibrate_folder(plain, [0.61, 0.55, 0.70, 0.52, 0.66], space="harmonic")
+    out = tmp_path / "evidence"
+    result = subprocess.run(
+        [sys.executable, "benchmarks/harmonicbench/evidence.py", "--rows", str(ds), str(plain),
+         "--models", "ridge", "--feature-sets", "naswot", "--folds", "3", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    data = json.loads((out / "evidence.json").read_text())
+    assert list(data["within"]) == ["harmonic_ds", "harmonic"]
+    within = {space: {e["proxy"]: e for e in found} for space, found in data["within"].items()}
+    assert within["harmonic_ds"]["naswot"]["n"] == 6 and within["harmonic"]["naswot"]["n"] == 5
+    # unfitted candidates are held to each space's rows alone: naswot's own ranking there
+    rows = [json.loads(line) for line in (plain / "rows.jsonl").read_text().splitlines()]
+    alone = rank_correlation([r["scores"]["naswot"] for r in rows], [r["accuracy"] for r in rows])
+    assert within["harmonic"]["naswot"]["spearman"] == pytest.approx(alone.spearman)
+    # the predictor keeps its out-of-fold predictions, split by space; the ceiling has only ds repeats
+    assert within["harmonic"]["predictor(ridge: naswot)"]["held_out"] == "3-fold cross-validation"
+    assert within["harmonic"]["predictor(ridge: naswot)"]["n"] == 5
+    assert within["harmonic_ds"]["noise ceiling (train.seed=1)"]["n"] == 4
+    assert within["harmonic"]["noise ceiling (train.seed=1)"]["n"] == 4
+    markdown = (out / "evidence.md").read_text()
+    header = "| candidate | harmonic_ds ρ | harmonic_ds partial ρ | harmonic ρ | harmonic partial ρ |"
+    assert header in markdown
 
 
 def test_harmonicbench_table_is_one_csv_row_per_network(tmp_path):

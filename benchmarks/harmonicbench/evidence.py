@@ -16,7 +16,10 @@ On their rows it reports, side by side:
 
 Then it applies the rule of issue 14: the default is the best held-out partial ρ given MACs among
 the candidates at least as good as MACs alone in plain ρ (and at most ``--max-steps`` training
-steps). Writes ``evidence.json`` and ``evidence.md`` under ``--out``.
+steps). When the rows come from more than one space, every candidate is also held to each space's
+rows alone (a predictor with the same out-of-fold predictions): a fit on both spaces must rank the
+networks inside each space, not only tell the spaces apart. Writes ``evidence.json`` and
+``evidence.md`` under ``--out``.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ import sys
 from pathlib import Path
 
 from hardsearch.accuracy.calibrate import stored_repeats
-from hardsearch.accuracy.evidence import Evidence, agreements_of_rows, choose_default, noise_ceiling
+from hardsearch.accuracy.evidence import (
+    Evidence,
+    agreements_of_rows,
+    choose_default,
+    evidence_of_values,
+    noise_ceiling,
+)
 from hardsearch.accuracy.fit_predictor import fit_predictor, gather_rows, recipe_text
 from hardsearch.accuracy.objective import DEFAULT_MEMBERS
 from hardsearch.accuracy.predictor import COST_FEATURES, MODELS
@@ -56,7 +65,8 @@ def _fmt(x: float | None, digits: int = 3) -> str:
     return "nan" if math.isnan(x) else f"{x:+.{digits}f}"
 
 
-def to_markdown(evidence: list[Evidence], chosen: Evidence | None, meta: dict) -> str:
+def to_markdown(evidence: list[Evidence], chosen: Evidence | None, meta: dict,
+                within: dict[str, list[Evidence]] | None = None) -> str:
     lines = [f"{meta['n']} trained networks ({meta['spaces']}); recipe: {meta['recipe']}.", "",
              "| candidate | kind | n | Spearman ρ | Kendall τ | partial ρ given MACs | held out by | "
              "training steps |", "|---|---|---:|---:|---:|---:|---|---:|"]
@@ -74,6 +84,19 @@ def to_markdown(evidence: list[Evidence], chosen: Evidence | None, meta: dict) -
             f"({_fmt(meta['macs_spearman'])})" + (f" and ≤ {meta['max_steps']} training steps"
                                                   if meta["max_steps"] is not None else "") + ": ")
     lines += ["", rule + (f"**{chosen.proxy}**." if chosen else "no candidate qualifies.")]
+    if within:
+        spaces = list(within)
+        sizes = ", ".join(f"{s} {max(e.n for e in within[s] if e.kind != 'ceiling')}" for s in spaces)
+        lines += ["", "Within each space: the same held-out values (a predictor's out-of-fold predictions), "
+                  f"held to the rows of one space only (n: {sizes}).", "",
+                  "| candidate | " + " | ".join(f"{s} ρ | {s} partial ρ" for s in spaces) + " |",
+                  "|---|" + "---:|---:|" * len(spaces)]
+        cells = {s: {e.proxy: e for e in within[s]} for s in spaces}
+        for e in order:
+            mark = " **(default)**" if chosen is not None and e.proxy == chosen.proxy else ""
+            row = [f"{_fmt(cells[s][e.proxy].spearman)} | {_fmt(cells[s][e.proxy].partial_spearman)}"
+                   if e.proxy in cells[s] else " | " for s in spaces]
+            lines.append(f"| {e.proxy}{mark} | " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -81,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", nargs="+", required=True, help="calibrate folders of one recipe")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--feature-sets", nargs="+", default=["grad_norm", "grad_norm,snip", "naswot,meco", "naswot", "meco", "none"],
+    parser.add_argument("--feature-sets", nargs="+",
+                        default=["grad_norm", "grad_norm,snip", "naswot,meco", "naswot", "meco", "none"],
                         help="zero-cost scores among the predictor's features, comma-separated "
                              "('none': costs and encoding only)")
     parser.add_argument("--folds", type=int, default=5)
@@ -100,10 +124,16 @@ def main(argv: list[str] | None = None) -> int:
             steps.update(params=0.0, macs=0.0)
         combos = [[p, "macs"] for p in ZERO_COST + TOPOLOGY if p in proxies and "macs" in proxies]
         ensemble = [m for m in DEFAULT_MEMBERS if m in proxies]
-        evidence = agreements_of_rows(rows, proxies, ensemble=ensemble, combinations=combos, steps=steps)
-        for members in combos:  # each pair also as the search runs it: proxy=ensemble proxy.members=[x,macs]
-            evidence += [e for e in agreements_of_rows(rows, [], ensemble=members, steps=steps)
-                         if e.kind == "ensemble"]
+
+        def unfitted(some: list[dict]) -> list[Evidence]:
+            found = agreements_of_rows(some, proxies, ensemble=ensemble, combinations=combos, steps=steps)
+            for members in combos:  # each pair also as a search runs it: proxy.members=[x,macs]
+                found += [e for e in agreements_of_rows(some, [], ensemble=members, steps=steps)
+                          if e.kind == "ensemble"]
+            return found
+
+        evidence = unfitted(rows)
+        fitted: dict[str, tuple[tuple[float, ...], str, float | None]] = {}  # out-of-fold predictions
         cache: dict = {}
         for features in args.feature_sets:
             chosen_proxies = [] if features == "none" else features.split(",")
@@ -116,12 +146,27 @@ def main(argv: list[str] | None = None) -> int:
                 cost = sum(steps.get(p, math.inf) for p in chosen_proxies) if steps else None
                 evidence.append(Evidence(name, "predictor", cv.n, cv.spearman, cv.kendall,
                                          cv.partial_spearman, f"{cv.folds}-fold cross-validation", cost))
+                fitted[name] = (cv.predictions, f"{cv.folds}-fold cross-validation", cost)
                 print(f"{name}: rho {cv.spearman:+.3f}, partial {cv.partial_spearman:+.3f}", flush=True)
         repeats = [r for folder in args.rows for r in stored_repeats(Path(folder))]
         ceiling = noise_ceiling(repeats, {r["digest"]: r["macs"] for r in rows})
         if ceiling is not None:
             evidence.append(ceiling)
         chosen = choose_default(evidence, max_steps=args.max_steps if steps else None)
+        # the same held-out values within each space: a fit on both spaces must rank inside each, too
+        row_spaces = [s["space"] for s, _ in gathered]
+        within: dict[str, list[Evidence]] = {}
+        for space in dict.fromkeys(row_spaces) if len(set(row_spaces)) > 1 else ():
+            index = [i for i, s in enumerate(row_spaces) if s == space]
+            some = [rows[i] for i in index]
+            within[space] = unfitted(some) + [
+                evidence_of_values(name, "predictor", [values[i] for i in index], some, held_out, cost)
+                for name, (values, held_out, cost) in fitted.items()]
+            digests = {r["digest"] for r in some}
+            ceiling = noise_ceiling([r for r in repeats if r["digest"] in digests],
+                                    {r["digest"]: r["macs"] for r in some})
+            if ceiling is not None:
+                within[space].append(ceiling)
     except (UserError, ValueError) as exc:
         print(f"evidence: error: {exc}", file=sys.stderr)
         return 2
@@ -136,8 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "evidence.json").write_text(json.dumps(
         {"meta": meta, "evidence": [e._asdict() for e in evidence],
-         "default": chosen.proxy if chosen else None}, indent=1) + "\n")
-    markdown = to_markdown(evidence, chosen, meta)
+         "default": chosen.proxy if chosen else None,
+         "within": {space: [e._asdict() for e in found] for space, found in within.items()}},
+        indent=1) + "\n")
+    markdown = to_markdown(evidence, chosen, meta, within)
     (args.out / "evidence.md").write_text(markdown)
     print(markdown)
     return 0

@@ -17,7 +17,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from hardsearch.accuracy.calibrate import correlate
 from hardsearch.accuracy.stats import rank_correlation
 
-__all__ = ["Evidence", "agreements_of_rows", "noise_ceiling", "choose_default"]
+__all__ = ["Evidence", "agreements_of_rows", "evidence_of_values", "noise_ceiling", "choose_default"]
 
 
 class Evidence(NamedTuple):
@@ -56,6 +56,15 @@ def agreements_of_rows(rows: Sequence[Mapping[str, Any]], proxies: Sequence[str]
         out.append(Evidence(name, _kind(name), c.n, c.spearman, c.kendall, c.partial_spearman, "no fit",
                             cost))
     return out
+
+
+def evidence_of_values(name: str, kind: str, values: Sequence[float], rows: Sequence[Mapping[str, Any]],
+                       held_out: str, steps: float | None = None) -> Evidence:
+    """A candidate given as one value per row (a predictor's out-of-fold predictions) held to ``rows``."""
+    if len(values) != len(rows):
+        raise ValueError(f"{name}: {len(values)} values for {len(rows)} rows")
+    c = rank_correlation(list(values), [r["accuracy"] for r in rows], [r["macs"] for r in rows])
+    return Evidence(name, kind, c.n, c.spearman, c.kendall, c.partial_spearman, held_out, steps)
 
 
 def noise_ceiling(repeats: Sequence[Mapping[str, Any]], macs: Mapping[str, float]) -> Evidence | None:

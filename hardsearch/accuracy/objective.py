@@ -4,12 +4,13 @@
 callable ``proxy(arch) -> ProxyResult`` whose ``value`` a search maximises:
 
 - a zero-cost proxy by name (``naswot``, ``synflow``, …, ``params``, ``macs``): its raw score;
-- ``ensemble`` (the default): the weighted mean of the members' normalised scores, with the
+- ``ensemble``: the weighted mean of the members' normalised scores, with the
   calibration read from the study or made once and stored there (:mod:`hardsearch.accuracy.calibration`);
 - ``train``: held-out top-1 after a short training (:mod:`hardsearch.accuracy.training`), with the
   quantile early stop when a study provides the history;
-- ``predictor``: the top-1 accuracy a learned predictor expects (:mod:`hardsearch.accuracy.predictor`),
-  from zero-cost scores measured on the predictor's own data, costs and the encoding.
+- ``predictor`` (the default): the top-1 accuracy a learned predictor expects
+  (:mod:`hardsearch.accuracy.predictor`), from zero-cost scores measured on the predictor's own
+  data, costs and the encoding.
 
 Every model is built for the data's classes with weights seeded by the proxy's ``seed`` and
 scored on one fixed batch, so a score depends only on the architecture and the settings.

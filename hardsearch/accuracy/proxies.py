@@ -105,8 +105,9 @@ def score_proxy(name: str, model: nn.Module, inputs: Tensor, targets: Tensor, *,
     ``inputs`` is a float batch of at least 2 samples, ``targets`` its class indices. The model
     is not changed (the proxy runs on a deep copy) and torch's global RNG state is restored; the
     same seed and batch give the same float. Raises :class:`ProxyError` when the score is not finite.
-    ``copy_model=False`` scores the model itself, which is then left changed: for a caller that
-    built the model and discards it afterwards, it saves a copy of every weight (the same score).
+    ``copy_model=False`` scores the model itself, which is used up (changed, and with the gradient
+    proxies its weights freed): for a caller that built the model and discards it afterwards, it
+    saves a copy of every weight (the same score).
     """
     fn = _REGISTRY.get(name) if isinstance(name, str) else None
     if fn is None:
@@ -342,21 +343,50 @@ def _bias_hook(state: dict[str, int], bias: Tensor) -> Callable:
 
 # ----------------------------------------------------------------------------- snip, grad_norm
 
+def _per_layer_of_gradients(model: nn.Module, inputs: Tensor, targets: Tensor,
+                            take: Callable[[Tensor, Tensor], float]) -> float:
+    """Σ over scored layers of ``take(weight, ∂L/∂W)``, L the cross-entropy of the batch, train mode.
+
+    Each layer's term is taken as soon as its gradient has landed (a post-accumulate hook, after
+    every use of the weight in the backward); then the gradient and the weight itself are freed,
+    so the weight gradients of the whole network never sit in memory at once and the weights
+    shrink as the backward runs. The model is used up (proxies score a copy or a disposable
+    build, see :func:`score_proxy`); ``take`` may overwrite the gradient. Summed in module order,
+    a weight shared by layers once per layer, layers without a gradient left out: the floats of
+    summing after the backward.
+    """
+    layers = _scored_layers(model)
+    terms: dict[int, float] = {}
+    users: dict[int, list[int]] = {}
+    for i, layer in enumerate(layers):
+        users.setdefault(id(layer.weight), []).append(i)
+
+    def hook(weight: Tensor) -> None:
+        part = take(weight.detach(), weight.grad)
+        for i in users[id(weight)]:
+            terms[i] = part
+        weight.grad = None
+        weight.data = torch.empty(0, dtype=weight.dtype)  # the backward is done with it
+
+    handles = [layers[i[0]].weight.register_post_accumulate_grad_hook(hook) for i in users.values()]
+    with _removing(handles):
+        _cross_entropy_backward(model, inputs, targets)
+    return sum(terms[i] for i in range(len(layers)) if i in terms)
+
+
 @register_proxy("snip")
 def _snip(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     """Σ |θ ⊙ ∂L/∂θ|, L the cross-entropy of the batch, train mode (Abdelfattah et al.'s code
     gets θ ⊙ ∂L/∂θ as the gradient of a weight mask of ones; the value is the same)."""
-    _cross_entropy_backward(model, inputs, targets)
-    return sum(float((m.weight.detach() * m.weight.grad).abs().sum()) for m in _scored_layers(model)
-               if m.weight.grad is not None)
+    return _per_layer_of_gradients(model, inputs, targets,
+                                   lambda weight, grad: float(grad.mul_(weight).abs_().sum()))
 
 
 @register_proxy("grad_norm")
 def _grad_norm(model: nn.Module, inputs: Tensor, targets: Tensor) -> float:
     """Σ over scored layers of ‖∂L/∂W‖ (Frobenius), L the cross-entropy of the batch, train mode."""
-    _cross_entropy_backward(model, inputs, targets)
-    return sum(float(torch.linalg.vector_norm(m.weight.grad)) for m in _scored_layers(model)
-               if m.weight.grad is not None)
+    return _per_layer_of_gradients(model, inputs, targets,
+                                   lambda weight, grad: float(torch.linalg.vector_norm(grad)))
 
 
 # ------------------------------------------------------------------------------------ jacob_cov

@@ -153,6 +153,9 @@ def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any
     import hydra
     from omegaconf import DictConfig, OmegaConf
 
+    from hardsearch.core.memory import fix_mmap_threshold
+
+    fix_mmap_threshold()  # every tool builds and drops models: keep freed weights out of the RSS
     register_search_path()
     args = run_user_errors(prog, lambda: hide_passwords(sys.argv[1:]))
     sys.argv[1:] = args  # what Hydra parses, echoes and saves, and W&B records

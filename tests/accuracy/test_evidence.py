@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from hardsearch.accuracy.evidence import Evidence, agreements_of_rows, choose_default, noise_ceiling
+from hardsearch.accuracy.evidence import (
+    Evidence,
+    agreements_of_rows,
+    choose_default,
+    evidence_of_values,
+    noise_ceiling,
+)
 
 
 def ev(name: str, rho: float, partial: float, *, kind: str = "zero-cost",
@@ -63,3 +69,15 @@ def test_noise_ceiling_from_repeats():
     assert ceiling.proxy == "noise ceiling (train.seed=1)" and ceiling.kind == "ceiling"
     assert ceiling.spearman == pytest.approx(1.0) and ceiling.n == 4
     assert noise_ceiling(repeats[:2], {}) is None
+
+
+def test_evidence_of_values_holds_one_value_per_row_to_accuracy_and_macs():
+    rows = [{"accuracy": a, "macs": m} for a, m in [(0.30, 1.0), (0.40, 3.0), (0.35, 2.0), (0.50, 4.0)]]
+    got = evidence_of_values("predictor(x)", "predictor", [0.31, 0.41, 0.36, 0.52], rows, "3-fold", 1.5)
+    assert (got.proxy, got.kind, got.n, got.held_out) == ("predictor(x)", "predictor", 4, "3-fold")
+    assert got.steps == 1.5
+    assert got.spearman == pytest.approx(1.0) and got.kendall == pytest.approx(1.0)
+    reversed_ = evidence_of_values("r", "predictor", [4, 3, 2, 1], rows, "no fit")
+    assert reversed_.spearman == pytest.approx(-0.8)  # ranks 4,3,2,1 against 1,3,2,4: 1 - 6·18/60
+    with pytest.raises(ValueError, match="r: 3 values for 4 rows"):
+        evidence_of_values("r", "predictor", [1, 2, 3], rows, "no fit")

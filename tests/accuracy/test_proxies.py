@@ -474,3 +474,18 @@ def test_every_proxy_is_finite_on_the_seeds(seed_name):
     proxies._linearise(model)
     rescaled = proxies._synflow_log(model, torch.ones(1, 3, 32, 32, dtype=torch.float64), rescale=True)
     assert rescaled == pytest.approx(scores["synflow"], rel=1e-14, abs=0)
+
+
+@pytest.mark.parametrize("name", ["grad_norm", "snip"])
+def test_gradient_proxies_free_a_disposable_model_as_they_go_and_keep_the_score(name):
+    arch = with_classes(load_seed("hardnet39ds"), 10)
+    torch.manual_seed(0)
+    model = build_model(arch)
+    inputs, targets = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    before = [p.detach().clone() for p in model.parameters()]
+    kept = score_proxy(name, model, inputs, targets)  # on a private copy: the model keeps its weights
+    assert all(torch.equal(a, p) for a, p in zip(before, model.parameters(), strict=True))
+    used = score_proxy(name, model, inputs, targets, copy_model=False)  # the model itself, used up
+    assert used == kept
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert all(m.weight.numel() == 0 and m.weight.grad is None for m in convs)
