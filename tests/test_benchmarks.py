@@ -219,3 +219,57 @@ def test_harmonicbench_table_is_one_csv_row_per_network(tmp_path):
     bad = subprocess.run([sys.executable, "benchmarks/harmonicbench/table.py", "--rows",
                           str(tmp_path / "none")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no calibration.json" in bad.stderr
+
+
+@pytest.mark.slow
+def test_front_check_trains_the_front_with_the_table_recipe_and_resumes(tmp_path, cifar10_folder):
+    import dataclasses
+
+    from hardsearch.arch.config import save_arch
+    from hardsearch.arch.costs import cost_totals
+    from hardsearch.arch.seeds import load_seed
+    from hardsearch.arch.space import arch_digest
+
+    table = tmp_path / "table"
+    _calibrate_folder(table, [0.30, 0.42, 0.35, 0.50], space="harmonic_ds")
+    report = json.loads((table / "calibration.json").read_text())
+    report["settings"]["data"] = f"imagefolder:{cifar10_folder}"
+    report["settings"]["train"].update(steps=1, batch_size=16, eval_batch_size=100)
+    (table / "calibration.json").write_text(json.dumps(report))
+    # the rows were stored under the old settings: give them the new key, as calibrate would have
+    from hardsearch.accuracy.calibrate import _settings_key
+    key = _settings_key(report["settings"])
+    lines = (table / "rows.jsonl").read_text().splitlines()
+    rows = [{**json.loads(line), "settings_key": key} for line in lines]
+    (table / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    archs = tmp_path / "archs"
+    archs.mkdir()
+    front = [("hardnet39ds", 0.41), ("hardnet68ds", 0.37), ("hardnet68", 0.45)]
+    for i, (name, predicted) in enumerate(front):
+        arch = load_seed(name)
+        totals = cost_totals(arch, 224)
+        meta = {"trial": i, "digest": arch_digest(arch), "objectives": {"proxy": predicted},
+                "costs": {"macs": totals.macs, "params": totals.params}}
+        save_arch(dataclasses.replace(arch, metadata=meta), archs / f"trial{i:04d}_{name}.yaml")
+    out = tmp_path / "check"
+    args = [sys.executable, "benchmarks/harmonicbench/front_check.py", "--archs", str(archs),
+            "--table", str(table), "--out", str(out)]
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    summary = json.loads((out / "front_check.json").read_text())
+    assert summary["n"] == 3 and [r["predicted"] for r in summary["rows"]] == [0.41, 0.37, 0.45]
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in summary["rows"])
+    assert summary["mae_points"] == pytest.approx(
+        100 * sum(abs(r["predicted"] - r["accuracy"]) for r in summary["rows"]) / 3)
+    assert summary["inside_table_macs"] == sum(
+        summary["table_macs"][0] <= r["macs"] <= summary["table_macs"][1] for r in summary["rows"])
+    assert "3 front members: predicted against trained Spearman" in first.stdout
+    rho = summary["spearman"]  # nan where one training step leaves every network at the same accuracy
+    assert rho is not None and (rho != rho or -1.0 <= rho <= 1.0)
+    # a second run trains nothing again: the rows come back from rows.jsonl
+    stored = (out / "rows.jsonl").read_text()
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and (out / "rows.jsonl").read_text() == stored
+    bad = subprocess.run(args[:3] + [str(tmp_path / "none"), *args[4:]], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "no architecture files" in bad.stderr and "Traceback" not in bad.stderr

@@ -78,22 +78,27 @@ def main(argv: list[str] | None = None) -> int:
               f"{100 * row['accuracy']:.2f} %", flush=True)
     predicted, trained = [r["predicted"] for r in rows], [r["accuracy"] for r in rows]
     macs = [r["macs"] for r in rows]
-    model = rank_correlation(predicted, trained)
-    by_macs = rank_correlation(macs, trained)
+    ranked = len(rows) >= 3  # a rank correlation needs at least 3 networks
+    rho = tau = None
+    if ranked:
+        agreement = rank_correlation(predicted, trained)
+        rho, tau = agreement.spearman, agreement.kendall
+    macs_rho = rank_correlation(macs, trained).spearman if ranked else None
     mae = 100 * sum(abs(p - t) for p, t in zip(predicted, trained, strict=True)) / len(rows)
     bias = 100 * sum(p - t for p, t in zip(predicted, trained, strict=True)) / len(rows)
     table_macs = sorted(r["macs"] for r in table_rows)
     inside = sum(table_macs[0] <= m <= table_macs[-1] for m in macs)
-    summary = {"n": len(rows), "recipe_of": str(args.table), "spearman": model.spearman,
-               "kendall": model.kendall, "mae_points": mae, "mean_error_points": bias,
-               "macs_spearman": by_macs.spearman,
+    summary = {"n": len(rows), "recipe_of": str(args.table), "spearman": rho,
+               "kendall": tau, "mae_points": mae, "mean_error_points": bias,
+               "macs_spearman": macs_rho,
                "front_macs": [min(macs), max(macs)], "table_macs": [table_macs[0], table_macs[-1]],
                "inside_table_macs": inside, "rows": rows}
     (args.out / "front_check.json").write_text(json.dumps(summary, indent=1) + "\n")
     low, high = min(macs) / 1e9, max(macs) / 1e9
-    print(f"{len(rows)} front members: predicted against trained Spearman {model.spearman:+.3f}, "
-          f"Kendall {model.kendall:+.3f}, mean absolute error {mae:.2f} points (mean predicted − trained "
-          f"{bias:+.2f}); MACs alone Spearman {by_macs.spearman:+.3f}. Front MACs {low:.2f}–{high:.2f} G, "
+    ranks = (f"Spearman {rho:+.3f}, Kendall {tau:+.3f}, " if ranked else "too few for a rank correlation, ")
+    alone = f"; MACs alone Spearman {macs_rho:+.3f}" if ranked else ""
+    print(f"{len(rows)} front members: predicted against trained {ranks}mean absolute error {mae:.2f} "
+          f"points (mean predicted − trained {bias:+.2f}){alone}. Front MACs {low:.2f}–{high:.2f} G, "
           f"the table's {table_macs[0] / 1e9:.2f}–{table_macs[-1] / 1e9:.2f} G ({inside} of {len(rows)} "
           "inside).")
     return 0
