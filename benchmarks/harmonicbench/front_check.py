@@ -28,13 +28,13 @@ from hardsearch.arch.config import load_arch
 from hardsearch.core.errors import UserError
 
 
-def recipe(table: Path, root: str | None) -> tuple[dict, TrainSettings, str]:
-    """The table's settings, its training recipe and the data root to train on."""
-    settings, _ = stored_rows(table, key="--table")
+def recipe(table: Path, root: str | None) -> tuple[dict, list[dict], TrainSettings, str]:
+    """The table's settings and rows, its training recipe and the data root to train on."""
+    settings, rows = stored_rows(table, key="--table")
     source, _, stored_root = settings["data"].partition(":")
     if source != "imagefolder":
         raise UserError(f"--table: {table} was trained on {settings['data']}; allowed: an imagefolder recipe")
-    return settings, TrainSettings(**settings["train"]), root or stored_root
+    return settings, rows, TrainSettings(**settings["train"]), root or stored_root
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/front_check"))
     args = parser.parse_args(argv)
     try:
-        settings, train, root = recipe(args.table, args.root)
+        settings, table_rows, train, root = recipe(args.table, args.root)
         files = sorted(args.archs.glob("*.yaml"))
         if not files:
             raise UserError(f"--archs: {args.archs}: no architecture files (*.yaml) there")
@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     rows_path = args.out / "rows.jsonl"
     done = {}
     if rows_path.is_file():
-        done = {r["digest"]: r for r in map(json.loads, rows_path.read_text().splitlines()) if r}
-    _, table_rows = stored_rows(args.table, key="--table")
+        done = {r["digest"]: r for r in (json.loads(line) for line in rows_path.read_text().splitlines()
+                                         if line.strip())}
     rows = []
     for i, path in enumerate(files, start=1):
         arch = load_arch(path)
