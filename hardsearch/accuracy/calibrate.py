@@ -41,7 +41,7 @@ from hardsearch.arch.space import (
 )
 from hardsearch.core.cli import hydra_main
 from hardsearch.core.errors import UserError
-from hardsearch.core.files import write_text_atomic
+from hardsearch.core.files import append_line, read_json_lines, write_text_atomic
 from hardsearch.core.paths import RESULTS_DIR
 
 __all__ = ["ProxyAgreement", "CalibrationReport", "run_calibration", "correlate", "format_table",
@@ -237,14 +237,7 @@ def _read_rows(path: Path, keys: Sequence[str],
     if not path.is_file():
         return rows
     other = 0
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            log(f"calibrate: {path}:{number}: skipping an unreadable line (an interrupted write)")
-            continue
+    for row in read_json_lines(path, log, "calibrate"):
         if row.get("settings_key") not in rows:
             other += 1
             continue
@@ -297,9 +290,7 @@ def stored_repeats(folder: Path, *, key: str = "rows") -> list[dict[str, Any]]:
 
 
 def _append_row(path: Path, row: Mapping[str, Any]) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
+    append_line(path, json.dumps(row))
 
 
 def run_calibration(*, space: SearchSpace, data: ImageData, n: int, seed: int = 0,

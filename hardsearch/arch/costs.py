@@ -1,4 +1,4 @@
-"""Closed-form costs of a harmonic network: parameters, MACs, CIO and peak activations.
+"""Closed-form costs of a harmonic network: params, MACs, CIO, peak activations, concat, convs, weights.
 
 Nothing is built and nothing runs: every figure is arithmetic on the architecture config and
 the input size, using the same block plan as the model builder. Conventions (REFERENCE.md §3, §5):
@@ -13,6 +13,16 @@ the input size, using the same block plan as the model builder. Conventions (REF
   into its convolution (as inference engines do). The input image counts as alive throughout;
   while an operator runs, its input, its output and every tensor still waiting for a reader are
   alive. Weights are not activations.
+* **concat** — elements read and written by every concatenation of the forward at batch 1: for
+  each ``torch.cat``, its inputs' elements plus its output's (= 2 × output elements). A layer
+  whose links have more than one source concatenates them, and so does a block output of more
+  than one layer; nothing else concatenates. Stem and head have none.
+* **convs** — convolutions executed (depthwise and pointwise each count; one kernel launch
+  each). The classifier is not counted.
+* **weights** — weight elements read: Σ over every convolution of ``c_out·c_in/groups·k·k``
+  (no bias), plus the classifier's weight and bias. Batch-norm parameters fold into their
+  convolution at inference and are not counted, so ``weights == params − Σ 2·c_out`` over
+  convolutions.
 """
 
 from __future__ import annotations
@@ -42,6 +52,7 @@ class LayerCost(NamedTuple):
     params: int  # weights plus batch-norm affine parameters (or the classifier's bias)
     macs: int
     cio: int  # 0 for the classifier, which CIO leaves out
+    weights: int  # kernel elements (no batch norm); the classifier's weight plus bias
 
     @property
     def moc(self) -> float | None:
@@ -55,6 +66,9 @@ class StageCost(NamedTuple):
     cio: int
     peak_activations: int
     out_shape: Shape
+    concat: int  # elements read and written by the stage's concatenations
+    convs: int  # convolutions executed
+    weights: int  # weight elements read
 
     @property
     def moc(self) -> float | None:
@@ -69,6 +83,9 @@ class CostReport:
     macs: int
     cio: int
     peak_activations: int
+    concat: int
+    convs: int
+    weights: int
     stages: tuple[StageCost, ...]
     layers: tuple[LayerCost, ...]
 
@@ -86,6 +103,9 @@ class CostReport:
             "cio": self.cio,
             "moc": self.moc,
             "peak_activations": self.peak_activations,
+            "concat": self.concat,
+            "convs": self.convs,
+            "weights": self.weights,
             "stages": [{**s._asdict(), "out_shape": list(s.out_shape), "moc": s.moc}
                        for s in self.stages],
         }
@@ -119,13 +139,14 @@ def _halve(size: int) -> int:
 class _Counter:
     """Accumulates rows, stage totals and the live-activation peak while walking the network."""
 
-    __slots__ = ("rows", "stages", "stage_start", "stage_peak")
+    __slots__ = ("rows", "stages", "stage_start", "stage_peak", "stage_concat")
 
     def __init__(self) -> None:
         self.rows: list[LayerCost] = []
         self.stages: list[StageCost] = []
         self.stage_start = 0
         self.stage_peak = 0
+        self.stage_concat = 0
 
     def conv(self, name: str, stage: str, cin: int, cout: int, kernel: int, h: int, w: int,
              ho: int, wo: int, groups: int = 1) -> None:
@@ -133,7 +154,11 @@ class _Counter:
         out = cout * ho * wo
         kind = f"dwconv{kernel}x{kernel}" if groups > 1 else f"conv{kernel}x{kernel}"
         self.rows.append(LayerCost(name, stage, kind, (cin, h, w), (cout, ho, wo),
-                                   weights + 2 * cout, weights * ho * wo, cin * h * w + out))
+                                   weights + 2 * cout, weights * ho * wo, cin * h * w + out, weights))
+
+    def concat(self, out_elements: int) -> None:
+        """Record one concatenation whose output has ``out_elements``: it reads as many."""
+        self.stage_concat += 2 * out_elements
 
     def alive(self, elements: int) -> None:
         """Record that ``elements`` activation elements are alive at one moment."""
@@ -143,9 +168,12 @@ class _Counter:
     def close_stage(self, name: str, out_shape: Shape) -> None:
         chunk = self.rows[self.stage_start:]
         self.stages.append(StageCost(name, sum(r.params for r in chunk), sum(r.macs for r in chunk),
-                                     sum(r.cio for r in chunk), self.stage_peak, out_shape))
+                                     sum(r.cio for r in chunk), self.stage_peak, out_shape,
+                                     self.stage_concat, sum(r.kind != "linear" for r in chunk),
+                                     sum(r.weights for r in chunk)))
         self.stage_start = len(self.rows)
         self.stage_peak = 0
+        self.stage_concat = 0
 
 
 def _stage(c: _Counter, sname: str, channels: int, growth: int, depth: int, out_channels: int,
@@ -165,6 +193,7 @@ def _stage(c: _Counter, sname: str, channels: int, growth: int, depth: int, out_
         lname = f"{sname}_block.layer{k}"
         if len(sources) > 1:
             extra = cin * hw  # the concatenation buffer, alive until the layer's first conv ends
+            c.concat(extra)
             c.alive(held + stored + extra)
         else:  # the input is a stored tensor, extra only once the block has dropped it
             extra = sizes[sources[0]] if released else 0
@@ -182,6 +211,7 @@ def _stage(c: _Counter, sname: str, channels: int, growth: int, depth: int, out_
         stored += out
     block_out = plan.out_channels * hw
     if len(plan.outputs) > 1:
+        c.concat(block_out)
         c.alive(held + stored + block_out)
     cout = out_channels
     c.conv(f"{sname}_transition", sname, plan.out_channels, cout, 1, h, w, h, w)
@@ -207,6 +237,9 @@ class CostTotals(NamedTuple):
     macs: int
     cio: int
     peak_activations: int
+    concat: int
+    convs: int
+    weights: int
 
 
 def _vanished(h: int, w: int, where: str) -> None:
@@ -217,12 +250,16 @@ def _vanished(h: int, w: int, where: str) -> None:
 @lru_cache(maxsize=65536)
 def _stage_totals(channels: int, growth: int, depth: int, out_channels: int, downsample: bool,
                   multiplier: float, link_base: int, keep_base: bool, ds: bool, h: int, w: int,
-                  image: int) -> tuple[int, int, int, int, int, int]:
+                  image: int) -> tuple[CostTotals, int, int]:
+    """One stage's totals and the size after it."""
     c = _Counter()
     h, w = _stage(c, "stage", channels, growth, depth, out_channels, downsample, multiplier, link_base,
                   keep_base, ds, h, w, image, _vanished)
-    s = c.stages[0]
-    return s.params, s.macs, s.cio, s.peak_activations, h, w
+    return _totals(c.stages[0]), h, w
+
+
+def _totals(s: StageCost) -> CostTotals:
+    return CostTotals(s.params, s.macs, s.cio, s.peak_activations, s.concat, s.convs, s.weights)
 
 
 def cost_totals(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> CostTotals:
@@ -235,38 +272,33 @@ def cost_totals(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> Co
     image = 3 * height * width
     channels = arch.stem[1]
     try:
-        stem = _stem_totals(arch.stem[0], arch.stem[1], arch.depthwise, (height, width))
-        params, macs, cio, peak = stem.params, stem.macs, stem.cio, stem.peak_activations
-        h, w = stem.stem_size
+        total, (h, w) = _stem_totals(arch.stem[0], arch.stem[1], arch.depthwise, (height, width))
         for stage in arch.stages:
-            p, m, io, pk, h, w = _stage_totals(
+            t, h, w = _stage_totals(
                 channels, stage.growth, stage.depth, stage.out_channels, stage.downsample, arch.multiplier,
                 arch.link_base, arch.keep_base, arch.depthwise, h, w, image)
-            params, macs, cio, peak = params + p, macs + m, cio + io, max(peak, pk)
+            total = _add(total, t)
             channels = stage.out_channels
     except UserError:
         count_costs(arch, input_size)  # raises the error that names the stage
         raise
-    head = _head_totals(channels, arch.num_classes, h, w, image)
-    return CostTotals(params + head[0], macs + head[1], cio, max(peak, head[2]))
+    return _add(total, _head_totals(channels, arch.num_classes, h, w, image))
 
 
-class _Ends(NamedTuple):
-    params: int
-    macs: int
-    cio: int
-    peak_activations: int
-    stem_size: tuple[int, int]
+def _add(a: CostTotals, b: CostTotals) -> CostTotals:
+    """Totals of two consecutive parts: sums, and the larger peak."""
+    return CostTotals(a.params + b.params, a.macs + b.macs, a.cio + b.cio,
+                      max(a.peak_activations, b.peak_activations), a.concat + b.concat,
+                      a.convs + b.convs, a.weights + b.weights)
 
 
 @lru_cache(maxsize=4096)
-def _stem_totals(c0: int, c1: int, ds: bool, size: tuple[int, int]) -> _Ends:
+def _stem_totals(c0: int, c1: int, ds: bool, size: tuple[int, int]) -> tuple[CostTotals, tuple[int, int]]:
     """The stem's totals and the size after it."""
     height, width = size
     c = _Counter()
     h, w = _stem(c, c0, c1, ds, height, width, 3 * height * width, _vanished)
-    s = c.stages[0]
-    return _Ends(s.params, s.macs, s.cio, s.peak_activations, (h, w))
+    return _totals(c.stages[0]), (h, w)
 
 
 def _stem(c: _Counter, c0: int, c1: int, ds: bool, height: int, width: int, image: int,
@@ -288,14 +320,16 @@ def _stem(c: _Counter, c0: int, c1: int, ds: bool, height: int, width: int, imag
 
 
 @lru_cache(maxsize=4096)
-def _head_totals(channels: int, classes: int, h: int, w: int, image: int) -> tuple[int, int, int]:
-    """The head's parameters, MACs and peak (no CIO: the classifier is not a convolution)."""
+def _head_totals(channels: int, classes: int, h: int, w: int, image: int) -> CostTotals:
+    """The head's totals: no CIO, convolution or concatenation; its weights are its parameters."""
     peak = max(image + channels * (h * w + 1), image + channels + classes)
-    return channels * classes + classes, channels * classes, peak
+    params = channels * classes + classes
+    return CostTotals(params, channels * classes, 0, peak, 0, 0, params)
 
 
 def count_costs(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> CostReport:
-    """Count parameters, MACs, CIO, per-layer and per-stage rows, and peak activations.
+    """Count parameters, MACs, CIO, peak activations, concatenation elements, convolutions and
+    weights read, with per-layer and per-stage rows.
 
     Raises :class:`UserError` when the input is too small for the network's downsamplings.
     """
@@ -326,7 +360,8 @@ def count_costs(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> Co
     c.alive(image + channels * (h * w + 1))
     c.alive(image + channels + classes)
     c.rows.append(LayerCost("head_fc", "head", "linear", (channels, 1, 1), (classes, 1, 1),
-                            channels * classes + classes, channels * classes, 0))
+                            channels * classes + classes, channels * classes, 0,
+                            channels * classes + classes))
     c.close_stage("head", (classes, 1, 1))
 
     rows = c.rows
@@ -337,6 +372,9 @@ def count_costs(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> Co
         macs=sum(r.macs for r in rows),
         cio=sum(r.cio for r in rows),
         peak_activations=max(s.peak_activations for s in c.stages),
+        concat=sum(s.concat for s in c.stages),
+        convs=sum(s.convs for s in c.stages),
+        weights=sum(r.weights for r in rows),
         stages=tuple(c.stages),
         layers=tuple(rows),
     )

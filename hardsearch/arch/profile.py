@@ -23,7 +23,7 @@ from hardsearch.core.errors import UserError
 __all__ = ["format_table", "to_csv", "write_report", "profile"]
 
 _CSV_FIELDS = ("level", "name", "stage", "kind", "in_shape", "out_shape", "params", "macs", "cio",
-               "moc", "peak_activations")
+               "moc", "peak_activations", "concat", "convs", "weights")
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -39,19 +39,23 @@ def format_table(report: CostReport, *, layers: bool = False) -> str:
     h, w = report.input_size
     head = (f"{report.arch} @ {h}x{w}: {report.params:,} params, {report.macs / 1e9:.3f} GMACs, "
             f"{report.cio / 1e6:.3f} M CIO, MoC {report.moc:.1f}, "
-            f"peak {report.peak_activations / 1e6:.3f} M activations")
+            f"peak {report.peak_activations / 1e6:.3f} M activations, {report.concat / 1e6:.3f} M concat, "
+            f"{report.convs:,} convs, {report.weights / 1e6:.3f} M weights")
     if layers:
-        cols = ("layer", "kind", "in (CxHxW)", "out (CxHxW)", "params", "MACs", "CIO", "MoC")
+        cols = ("layer", "kind", "in (CxHxW)", "out (CxHxW)", "params", "MACs", "CIO", "MoC", "weights")
         body = [(r.name, r.kind, _shape(r.in_shape), _shape(r.out_shape), f"{r.params:,}",
-                 f"{r.macs:,}", f"{r.cio:,}", _moc(r.moc)) for r in report.layers]
+                 f"{r.macs:,}", f"{r.cio:,}", _moc(r.moc), f"{r.weights:,}") for r in report.layers]
     else:
-        cols = ("stage", "out (CxHxW)", "params", "MACs", "CIO", "MoC", "peak act.")
+        cols = ("stage", "out (CxHxW)", "params", "MACs", "CIO", "MoC", "concat", "convs", "weights",
+                "peak act.")
         body = [(s.name, _shape(s.out_shape), f"{s.params:,}", f"{s.macs:,}", f"{s.cio:,}",
-                 _moc(s.moc), f"{s.peak_activations:,}") for s in report.stages]
+                 _moc(s.moc), f"{s.concat:,}", f"{s.convs:,}", f"{s.weights:,}",
+                 f"{s.peak_activations:,}") for s in report.stages]
     total = ["total", "", f"{report.params:,}", f"{report.macs:,}", f"{report.cio:,}",
-             _moc(report.moc), f"{report.peak_activations:,}"]
+             _moc(report.moc), f"{report.concat:,}", f"{report.convs:,}", f"{report.weights:,}",
+             f"{report.peak_activations:,}"]
     if layers:
-        total = ["total", "", "", "", *total[2:6]]
+        total = ["total", "", "", "", *total[2:6], total[8]]
     rows = [cols, *body, tuple(total)]
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(cols))]
     lines = []
@@ -70,16 +74,18 @@ def _csv_rows(report: CostReport) -> list[dict[str, Any]]:
         rows.append({"level": "layer", "name": r.name, "stage": r.stage, "kind": r.kind,
                      "in_shape": _shape(r.in_shape), "out_shape": _shape(r.out_shape),
                      "params": r.params, "macs": r.macs, "cio": r.cio, "moc": r.moc,
-                     "peak_activations": ""})
+                     "peak_activations": "", "concat": "", "convs": "", "weights": r.weights})
     for s in report.stages:
         rows.append({"level": "stage", "name": s.name, "stage": s.name, "kind": "",
                      "in_shape": "", "out_shape": _shape(s.out_shape), "params": s.params,
                      "macs": s.macs, "cio": s.cio, "moc": s.moc,
-                     "peak_activations": s.peak_activations})
+                     "peak_activations": s.peak_activations, "concat": s.concat, "convs": s.convs,
+                     "weights": s.weights})
     rows.append({"level": "total", "name": report.arch, "stage": "", "kind": "",
                  "in_shape": f"3x{report.input_size[0]}x{report.input_size[1]}", "out_shape": "",
                  "params": report.params, "macs": report.macs, "cio": report.cio,
-                 "moc": report.moc, "peak_activations": report.peak_activations})
+                 "moc": report.moc, "peak_activations": report.peak_activations,
+                 "concat": report.concat, "convs": report.convs, "weights": report.weights})
     return rows
 
 

@@ -10,13 +10,14 @@ import warnings
 import weakref
 from collections import Counter
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["count_params", "trace_macs", "trace_cio", "measure_peak_activations"]
+__all__ = ["count_params", "trace_macs", "trace_cio", "trace_concat", "trace_convs", "trace_weights",
+           "measure_peak_activations"]
 
 
 def _image(input_size: tuple[int, int], channels: int = 3) -> torch.Tensor:
@@ -59,6 +60,18 @@ def trace_macs(model: nn.Module, input_size: tuple[int, int]) -> dict[str, int]:
             "macs": by_op["conv"] + by_op["linear"], "total": total}
 
 
+def _hooked_forward(model: nn.Module, kinds: tuple[type[nn.Module], ...], hook: Callable[..., None],
+                    input_size: tuple[int, int]) -> None:
+    """One inference forward with ``hook`` on every module of one of ``kinds``."""
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, kinds)]
+    try:
+        with _inference(model):
+            model(_image(input_size))
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def trace_cio(model: nn.Module, input_size: tuple[int, int]) -> int:
     """Σ over every ``nn.Conv2d`` call of input plus output elements, from forward hooks."""
     total = 0
@@ -67,14 +80,59 @@ def trace_cio(model: nn.Module, input_size: tuple[int, int]) -> int:
         nonlocal total
         total += inputs[0].numel() + output.numel()
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    try:
-        with _inference(model):
-            model(_image(input_size))
-    finally:
-        for h in handles:
-            h.remove()
+    _hooked_forward(model, (nn.Conv2d,), hook, input_size)
     return total
+
+
+def trace_convs(model: nn.Module, input_size: tuple[int, int]) -> int:
+    """Number of ``nn.Conv2d`` calls in one forward (depthwise and pointwise each count)."""
+    calls = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal calls
+        calls += 1
+
+    _hooked_forward(model, (nn.Conv2d,), hook, input_size)
+    return calls
+
+
+def trace_weights(model: nn.Module, input_size: tuple[int, int]) -> int:
+    """Weight elements read: Σ over every ``nn.Conv2d`` and ``nn.Linear`` call of its own
+    parameters' elements (kernel and any bias; batch norm is not counted)."""
+    total = 0
+
+    def hook(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal total
+        total += sum(p.numel() for p in module.parameters(recurse=False))
+
+    _hooked_forward(model, (nn.Conv2d, nn.Linear), hook, input_size)
+    return total
+
+
+class _Concatenations(TorchDispatchMode):
+    """Sums, over every ``aten.cat`` dispatched, its inputs' elements plus its output's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func.overloadpacket is torch.ops.aten.cat:  # cat.default, and .out or .names if ever used
+            tensors = args[0] if args else kwargs["tensors"]
+            self.total += sum(t.numel() for t in tensors) + out.numel()
+        return out
+
+
+def trace_concat(model: nn.Module, input_size: tuple[int, int]) -> int:
+    """Elements read and written by every concatenation of one inference forward at batch 1:
+    for each ``torch.cat``, its inputs' elements plus its output's, caught at dispatch."""
+    image = _image(input_size)
+    mode = _Concatenations()
+    with _inference(model), mode:
+        model(image)
+    return mode.total
 
 
 class _LiveActivations(TorchDispatchMode):

@@ -9,10 +9,7 @@ space's input size, and the architecture's content hash. ``build_model`` builds 
 
 from __future__ import annotations
 
-import contextlib
-import io
 import re
-import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -25,6 +22,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hardsearch.arch.checkpoint import load_in_order
 from hardsearch.arch.config import ArchConfig, arch_from_dict, save_arch
 from hardsearch.arch.model import build_model
+from hardsearch.arch.onnx import require_onnxruntime, write_onnx
 from hardsearch.core.cli import hydra_main
 from hardsearch.core.errors import UserError
 from hardsearch.core.files import atomic_path
@@ -35,7 +33,7 @@ __all__ = ["trial_arch", "export_trial", "export_front", "export", "export_model
 #: What ``format=`` may be: the architecture YAML, or the model itself for deployment.
 FORMATS = {"yaml": ".yaml", "torchscript": ".pt", "onnx": ".onnx"}
 
-COST_KEYS = ("params", "macs", "cio", "peak_activations", "latency")
+COST_KEYS = ("params", "macs", "cio", "peak_activations", "latency", "latency_model")
 
 
 def trial_arch(trial: FrozenTrial, *, study: str, objectives: Sequence[str],
@@ -128,30 +126,8 @@ def export_model(arch: ArchConfig, path: str | Path, *, fmt: str, input_size: Se
             with torch.no_grad():
                 got = torch.jit.load(str(tmp))(check).numpy()
         elif fmt == "onnx":
-            try:
-                import onnxruntime
-            except ImportError:
-                raise UserError("format: got 'onnx', but onnx is not installed; allowed: pip install "
-                                "'hardsearch[onnx]' (onnx, onnxscript, onnxruntime), or format=torchscript"
-                                ) from None
-            import logging
-
-            quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo")]
-            levels = [logger.level for logger in quiet]
-            for logger in quiet:
-                logger.setLevel(logging.ERROR)
-            try:
-                # torch.onnx prints "[torch.onnx] ..." progress (verbose=False stops it) and torch warns
-                # of its own deprecations: hardsearch's line is the only one the user needs.
-                with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-                    warnings.simplefilter("ignore")
-                    program = torch.onnx.export(model, (example,), dynamo=True, verbose=False,
-                                                input_names=["input"], output_names=["logits"],
-                                                dynamic_shapes=({0: torch.export.Dim("batch")},))
-                    program.save(str(tmp))
-            finally:
-                for logger, level in zip(quiet, levels, strict=True):
-                    logger.setLevel(level)
+            onnxruntime = require_onnxruntime("format=onnx")
+            write_onnx(model, example, tmp)
             session = onnxruntime.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
             got = session.run(None, {"input": check.numpy()})[0]
         else:

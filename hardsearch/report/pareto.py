@@ -157,7 +157,7 @@ def _gain(objective: str, direction: str, seed: float, found: float) -> float:
     return (found - seed) / abs(seed)
 
 
-COSTS = ("params", "macs", "cio", "peak_activations", "latency")
+COSTS = ("params", "macs", "cio", "peak_activations", "latency", "latency_model")
 
 
 def _costs(trial: FrozenTrial) -> dict[str, float]:

@@ -18,7 +18,7 @@ __all__ = ["write_plots", "AXIS_LABELS", "axis_title", "axis_values"]
 #: Each objective's axis title, in the unit of :func:`axis_values` (the proxy's comes from the report).
 AXIS_LABELS = {"proxy": "proxy accuracy (higher is better)", "macs": "MACs (G)", "cio": "CIO (M elements)",
                "params": "parameters (M)", "peak_activations": "peak activations (M elements)",
-               "latency": "latency (ms)"}
+               "latency": "latency (ms)", "latency_model": "predicted latency (ms, device profile)"}
 
 
 def axis_title(report: ParetoReport, objective: str, newline: str = "\n") -> str:

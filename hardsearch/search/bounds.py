@@ -11,6 +11,8 @@ hypervolumes alike:
 - ``proxy``: ``ensemble``: the lowest and highest ensemble value over its calibration's reference
   sample; ``train``: chance (1 / classes) to 1; any other proxy: its lowest and highest score
   over a fixed reference sample (the space's seeds + 8 random members, seed 0), scored once;
+- ``latency_model`` (a device profile's prediction): like a cost, its minimum and maximum over the
+  corners and the seeds, predicted at the profile's input size;
 - ``latency`` is measured per trial: no fixed bound (the report normalises it per study).
 
 :func:`load_or_fix_bounds` reads them from the study, or computes and stores them (the search
@@ -27,6 +29,7 @@ from typing import Any, Callable, Sequence
 from hardsearch.accuracy.objective import AccuracyProxy, reference_archs
 from hardsearch.arch.config import ArchConfig
 from hardsearch.arch.costs import count_costs
+from hardsearch.arch.latency_model import LatencyProfile
 from hardsearch.arch.space import Param, SearchSpace, SpaceError, seed_archs
 from hardsearch.core.errors import UserError
 from hardsearch.search.genome import grid
@@ -35,7 +38,7 @@ from hardsearch.study.bounds import STUDY_KEY, Bound, Bounds, read_bounds
 __all__ = ["COST_OBJECTIVES", "REFERENCE_RANDOM", "REFERENCE_SEED", "corner_members", "cost_bounds",
            "proxy_bound", "scores_reference", "study_bounds", "load_or_fix_bounds"]
 
-COST_OBJECTIVES = ("params", "macs", "cio", "peak_activations")
+COST_OBJECTIVES = ("params", "macs", "cio", "peak_activations", "latency_model")
 REFERENCE_RANDOM = 8  # random members in the reference sample a proxy without calibration is scored on
 REFERENCE_SEED = 0
 
@@ -79,10 +82,11 @@ def corner_members(space: SearchSpace) -> list[tuple[str, ArchConfig]]:
     return out
 
 
-def cost_bounds(space: SearchSpace, objectives: Sequence[str]) -> dict[str, Bound]:
+def cost_bounds(space: SearchSpace, objectives: Sequence[str],
+                profile: LatencyProfile | None = None) -> dict[str, Bound]:
     """Each cost objective's minimum (best) and maximum (worst) over the corners and the seeds,
-    counted at the space's input size."""
-    wanted = [o for o in objectives if o in COST_OBJECTIVES]
+    counted at the space's input size (``latency_model``: predicted by ``profile``)."""
+    wanted = [o for o in objectives if o in COST_OBJECTIVES and (o != "latency_model" or profile)]
     if not wanted:
         return {}
     counted = {}
@@ -91,7 +95,11 @@ def cost_bounds(space: SearchSpace, objectives: Sequence[str]) -> dict[str, Boun
         counted[kind] = []
         for arch in archs:
             try:
-                counted[kind].append(count_costs(arch, space.input_size))
+                report = count_costs(arch, space.input_size)
+                costs = {o: getattr(report, o) for o in wanted if o != "latency_model"}
+                if profile is not None and "latency_model" in wanted:
+                    costs["latency_model"] = profile.predict_us(arch)
+                counted[kind].append(costs)
             except UserError:  # no feature map left at the input size: not a member a search can have
                 continue
     costs = [c for group in counted.values() for c in group]
@@ -99,7 +107,7 @@ def cost_bounds(space: SearchSpace, objectives: Sequence[str]) -> dict[str, Boun
                                            for kind, group in counted.items() if group)
     out = {}
     for o in wanted:
-        values = [float(getattr(c, o)) for c in costs]
+        values = [float(c[o]) for c in costs]
         if values and min(values) < max(values):
             out[o] = Bound(min(values), max(values), source)
     return out
@@ -145,9 +153,10 @@ def scores_reference(proxy: AccuracyProxy, objectives: Sequence[str]) -> bool:
 
 
 def study_bounds(space: SearchSpace, proxy: AccuracyProxy, objectives: Sequence[str], data: Any, *,
-                 random: int = REFERENCE_RANDOM, seed: int = REFERENCE_SEED) -> Bounds:
+                 random: int = REFERENCE_RANDOM, seed: int = REFERENCE_SEED,
+                 profile: LatencyProfile | None = None) -> Bounds:
     """The bounds of a study of ``space`` with ``proxy``, for each of ``objectives`` that can have one."""
-    bounds = cost_bounds(space, objectives)
+    bounds = cost_bounds(space, objectives, profile)
     if "proxy" in objectives:
         bound = proxy_bound(space, proxy, data, random=random, seed=seed)
         if bound is not None:
@@ -157,7 +166,8 @@ def study_bounds(space: SearchSpace, proxy: AccuracyProxy, objectives: Sequence[
 
 
 def load_or_fix_bounds(study: Any, *, space: SearchSpace, proxy: AccuracyProxy, objectives: Sequence[str],
-                       data: Any, out: Callable[[str], None] = print) -> tuple[Bounds, bool]:
+                       data: Any, out: Callable[[str], None] = print,
+                       profile: LatencyProfile | None = None) -> tuple[Bounds, bool]:
     """The study's stored bounds, or new ones from :func:`study_bounds` stored in the study.
 
     Returns ``(bounds, created)``; call it under the study's lock, so only the first process of a
@@ -169,6 +179,6 @@ def load_or_fix_bounds(study: Any, *, space: SearchSpace, proxy: AccuracyProxy, 
     if scores_reference(proxy, objectives):
         out(f"fixing the hypervolume bounds on {space.name}'s corners, seeds and {REFERENCE_RANDOM} random "
             f"members (proxy {proxy.name}) ...")
-    bounds = study_bounds(space, proxy, objectives, data)
+    bounds = study_bounds(space, proxy, objectives, data, profile=profile)
     study.set_user_attr(STUDY_KEY, bounds.to_dict())
     return read_bounds(study), True

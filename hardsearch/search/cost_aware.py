@@ -17,7 +17,8 @@ its proxy score is expensive. Generic samplers know neither. For each trial this
 
 Until ``n_startup_trials`` trials are scored, it picks the candidate farthest (in log MACs, CIO
 and params) from every trial so far, which spreads the first trials along the cost axes around
-the seeds. When an objective is not closed form (measured ``latency``), no hypervolume can be
+the seeds. A device profile's ``latency_model`` is closed form too (a linear model of the exact
+costs). When an objective is not closed form (measured ``latency``), no hypervolume can be
 predicted, and it keeps to evolution: a uniformly chosen mutant or crossover of the front.
 
 Every trial draws the whole genome. The sampler holds no state that matters between trials
@@ -36,6 +37,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from hardsearch.arch.costs import cost_totals
+from hardsearch.arch.latency_model import LatencyProfile
 from hardsearch.arch.space import Param, SearchSpace, SpaceError
 from hardsearch.core.errors import UserError
 from hardsearch.search.acquisition import ehvi
@@ -45,7 +47,7 @@ from hardsearch.study.front import feasible, pareto_front
 
 __all__ = ["CostAwareSampler", "CLOSED_FORM", "MODE_KEY"]
 
-CLOSED_FORM = ("params", "macs", "cio", "peak_activations")
+CLOSED_FORM = ("params", "macs", "cio", "peak_activations", "latency_model")
 MODE_KEY = "cost_aware:mode"  # trial system attribute: how the point was chosen
 _SPREAD = ("params", "macs", "cio")
 
@@ -74,10 +76,11 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
     def __init__(self, space: SearchSpace, objectives: Sequence[str], limits: Mapping[str, float], *,
                  seeds: Sequence[Mapping[str, Any]] = (), seed: int = 0, candidates: int = 256,
                  n_startup_trials: int = 10, refit_every: int = 8, random_fraction: float = 0.25,
-                 refine_rounds: int = 2, refine_top: int = 8) -> None:
+                 refine_rounds: int = 2, refine_top: int = 8, profile: LatencyProfile | None = None) -> None:
         if objectives[0] != "proxy":
             raise UserError(f"sampler=cost_aware: objectives: got {list(objectives)}; allowed: proxy first")
         self.space = space
+        self.profile = profile
         self.objectives = list(objectives)
         self.limits = {k: v for k, v in limits.items() if k in CLOSED_FORM}
         self.seeds = [dict(s) for s in seeds]
@@ -87,7 +90,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         self.random_fraction = random_fraction
         self.refine_rounds = refine_rounds
         self.refine_top = refine_top
-        self.closed_form = all(o in CLOSED_FORM for o in self.objectives[1:])
+        self.closed_form = all(o in CLOSED_FORM and (o != "latency_model" or profile is not None)
+                               for o in self.objectives[1:])
         self._surrogate = Surrogate(refit_every=refit_every)
         self._random = optuna.samplers.RandomSampler(seed=seed)
         self._space = {key: distribution(param) for key, param in space.genes()}
@@ -123,8 +127,11 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             try:
                 arch = self.space.decode(genome, name="candidate", check=False)
                 c = cost_totals(arch, self.space.input_size)
-                self._costs[key] = {"params": float(c.params), "macs": float(c.macs), "cio": float(c.cio),
-                                    "peak_activations": float(c.peak_activations)}
+                costs = {"params": float(c.params), "macs": float(c.macs), "cio": float(c.cio),
+                         "peak_activations": float(c.peak_activations)}
+                if self.profile is not None:
+                    costs["latency_model"] = self.profile.predict_us(arch)
+                self._costs[key] = costs
             except (SpaceError, UserError):
                 self._costs[key] = None
         return self._costs[key]

@@ -1,6 +1,7 @@
 """One trial of the search: draw an architecture, count its costs, apply the limits, score the proxy.
 
-Costs are counted in closed form at the space's input size (and latency measured if asked); a
+Costs are counted in closed form at the space's input size (and latency measured if asked, or
+predicted by a device profile: ``latency_model``, in microseconds at the profile's input size); a
 candidate over a limit is recorded as infeasible without paying for the proxy. An architecture
 proposed again (same content hash) reuses the values of its earlier trial.
 """
@@ -18,6 +19,7 @@ from hardsearch.accuracy.objective import AccuracyProxy
 from hardsearch.arch.config import arch_to_dict
 from hardsearch.arch.costs import count_costs
 from hardsearch.arch.latency import measure_latency
+from hardsearch.arch.latency_model import LatencyProfile
 from hardsearch.arch.space import SearchSpace, SpaceError, arch_digest
 from hardsearch.core.errors import UserError, first_line
 
@@ -33,7 +35,7 @@ class Objective:
 
     def __init__(self, *, space: SearchSpace, proxy: AccuracyProxy, objectives: list[str],
                  limits: Mapping[str, float], latency: Mapping[str, Any], study: optuna.Study,
-                 name_prefix: str) -> None:
+                 name_prefix: str, profile: LatencyProfile | None = None) -> None:
         self.space = space
         self.proxy = proxy
         self.objectives = objectives
@@ -42,6 +44,7 @@ class Objective:
         self.study = study
         self.name_prefix = name_prefix
         self.needs_latency = "latency" in objectives or "latency" in limits
+        self.profile = profile
 
     def _evaluated(self, digest: str, number: int) -> FrozenTrial | None:
         """An earlier complete trial of the same architecture (by content hash), if any."""
@@ -66,8 +69,8 @@ class Objective:
         trial.set_user_attr("digest", digest)
         earlier = self._evaluated(digest, trial.number)
         if earlier is not None:  # samplers propose an architecture again: reuse, do not re-score
-            for key in ("params", "macs", "cio", "peak_activations", "latency", "constraints", "infeasible",
-                        "proxy_raw", "proxy_normalised", "accuracy_per_epoch"):
+            for key in ("params", "macs", "cio", "peak_activations", "latency", "latency_model",
+                        "constraints", "infeasible", "proxy_raw", "proxy_normalised", "accuracy_per_epoch"):
                 if key in earlier.user_attrs:
                     trial.set_user_attr(key, earlier.user_attrs[key])
             for key, value in earlier.constraints.items():
@@ -81,6 +84,11 @@ class Objective:
             raise self._fail(trial, f"costs: {exc}") from None
         values: dict[str, float] = {"params": costs.params, "macs": costs.macs, "cio": costs.cio,
                                     "peak_activations": costs.peak_activations}
+        if self.profile is not None:
+            try:
+                values["latency_model"] = self.profile.predict_us(arch)
+            except UserError as exc:  # the input vanishes at the profile's input size
+                raise self._fail(trial, f"latency_model: {exc}") from None
         if self.needs_latency:
             try:
                 values["latency"] = measure_latency(arch, self.space.input_size, **self.latency)

@@ -10,15 +10,17 @@ import math
 import re
 from typing import Any, Mapping, NamedTuple
 
+from hardsearch.arch.latency_model import LatencyProfile, load_profile
 from hardsearch.arch.space import SearchSpace, space_from_dict, space_names, space_source
 from hardsearch.core.errors import UserError
 from hardsearch.core.options import check_int, fail, section
 from hardsearch.study.objectives import OBJECTIVES
 
 __all__ = ["CONSTRAINTS", "LOGGERS", "SearchOptions", "parse_options", "study_name", "parse_objectives",
+           "parse_profile",
            "parse_constraints"]
 
-CONSTRAINTS = ("macs", "cio", "params", "peak_activations", "latency")
+CONSTRAINTS = ("macs", "cio", "params", "peak_activations", "latency", "latency_model")
 LOGGERS = ("wandb", "console", "none")
 
 
@@ -34,9 +36,10 @@ class SearchOptions(NamedTuple):
     limits: dict[str, float]
     n_trials: int
     timeout: float | None
-    latency: dict[str, Any]
+    latency: dict[str, Any]  # how measured latency is timed (batch, repeats, warmup, threads)
     extra_seeds: list[str]
     logger: dict[str, Any]
+    profile: LatencyProfile | None = None  # latency.profile: the device profile latency_model predicts with
 
 
 def study_name(options: Mapping[str, Any], space: SearchSpace) -> str:
@@ -95,11 +98,13 @@ def parse_options(options: Mapping[str, Any]) -> SearchOptions:
                                 or timeout <= 0):
         raise fail("budget.timeout", timeout, "null or a number of seconds > 0")
     latency = section(options, "latency")
+    profile_path = latency.pop("profile", None)
     for key in latency:
         if key not in ("batch", "repeats", "warmup", "threads"):
             raise UserError(f"conf/search.yaml: latency.{key}: unknown key; allowed keys: batch, repeats, "
-                            "warmup, threads")
+                            "warmup, threads, profile")
         check_int(latency[key], f"latency.{key}", minimum=0 if key in ("warmup", "threads") else 1)
+    profile = parse_profile(profile_path, objectives, limits)
     extra_seeds = options.get("seeds") or []
     if not isinstance(extra_seeds, (list, tuple)) or not all(isinstance(s, str) for s in extra_seeds):
         raise fail("seeds", extra_seeds, "a list of architecture YAML paths or seed names")
@@ -107,4 +112,19 @@ def parse_options(options: Mapping[str, Any]) -> SearchOptions:
     if logger.get("name") not in LOGGERS:
         raise fail("logger.name", logger.get("name"), ", ".join(LOGGERS))
     return SearchOptions(options, space, raw_space, name, seed, objectives, limits, n_trials, timeout,
-                         latency, list(extra_seeds), logger)
+                         latency, list(extra_seeds), logger, profile)
+
+
+def parse_profile(path: Any, objectives: list[str], limits: Mapping[str, float]) -> LatencyProfile | None:
+    """The device profile of ``latency.profile`` (checked), which ``latency_model`` needs."""
+    wanted = "latency_model" in objectives or "latency_model" in limits
+    if path is None:
+        if wanted:
+            where = "objectives" if "latency_model" in objectives else "constraints.latency_model"
+            raise UserError(f"conf/search.yaml: {where}: latency_model needs a device profile; allowed: "
+                            "latency.profile=PATH (written by python -m hardsearch.latency)")
+        return None
+    if not isinstance(path, str) or not path:
+        raise fail("latency.profile", path, "null or a path to a profile written by python -m "
+                   "hardsearch.latency")
+    return load_profile(path)

@@ -25,6 +25,7 @@ from hardsearch.accuracy.data import load_data_options
 from hardsearch.accuracy.objective import check_proxy_options, create_proxy
 from hardsearch.arch.config import ArchConfig
 from hardsearch.arch.costs import count_costs
+from hardsearch.arch.latency_model import LatencyProfile
 from hardsearch.arch.space import SearchSpace, labelled_seeds
 from hardsearch.core.errors import UserError
 from hardsearch.core.options import section
@@ -87,7 +88,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
     sampler_options = section(options, "sampler")
     seed_genomes = [space.encode(arch, label=label) for label, arch in seeds]
     make_sampler = functools.partial(create_sampler, sampler_options, space=space, objectives=objectives,
-                                     limits=parsed.limits, seeds=seed_genomes)
+                                     limits=parsed.limits, seeds=seed_genomes, profile=parsed.profile)
     make_sampler(seed=parsed.seed)
 
     study_dir = Path(options["dir"]) if options.get("dir") else RESULTS_DIR / name
@@ -98,6 +99,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
         study = optuna.create_study(study_name=name, storage=storage, directions=directions,
                                     load_if_exists=True)
     _check_study(study, objectives, space, proxy=checked.name, data=data)
+    _check_profile(study, parsed.profile)
     worker = options.get("worker")
     worker = f"{socket.gethostname()}-{os.getpid()}" if worker is None else str(worker)
     lock = functools.partial(study_lock, storage, name)
@@ -110,12 +112,15 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
         proxy = create_proxy(proxy_options, data=data, space=space, study=study, data_options=data_options,
                              progress=calibrating)
         _check_predictor(study, proxy)
-        load_or_fix_bounds(study, space=space, proxy=proxy, objectives=objectives, data=data, out=out)
+        load_or_fix_bounds(study, space=space, proxy=proxy, objectives=objectives, data=data, out=out,
+                           profile=parsed.profile)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(objectives)
         for key, value in (("hardsearch.space", parsed.raw_space), ("hardsearch.objectives", objectives),
                            ("hardsearch.input_size", list(space.input_size)),
+                           *((("hardsearch.latency_profile", parsed.profile.to_dict()),)
+                             if parsed.profile is not None else ()),
                            ("hardsearch.proxy", proxy_attribute(proxy, data))):
             study.set_user_attr(key, value)
         # The first process of a study uses `seed` itself, so the same config and seed give the same
@@ -134,7 +139,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
         + (f", {added} seed(s) queued" if added else "")
         + (f"; running {remaining} more as worker {worker}" if remaining > 0 else "; nothing left to run"))
     objective = Objective(space=space, proxy=proxy, objectives=objectives, limits=parsed.limits,
-                          latency=parsed.latency, study=study, name_prefix=name)
+                          latency=parsed.latency, study=study, name_prefix=name, profile=parsed.profile)
     logger = parsed.logger
     progress = Progress(total=n_trials, done=done, objectives=objectives,
                         bar=bool(logger.get("progress_bar", True)), quiet=logger.get("name") == "none",
@@ -218,6 +223,22 @@ def enqueue_seeds(study: optuna.Study, space: SearchSpace, seeds: Sequence[tuple
         study.enqueue_trial(space.encode(arch, label=label), user_attrs={"seed": label}, skip_if_exists=True)
         added += 1
     return added
+
+
+def _check_profile(study: optuna.Study, profile: LatencyProfile | None) -> None:
+    """Refuse another device profile than the study's: its latency_model values would not compare."""
+    stored = study.user_attrs.get("hardsearch.latency_profile")
+    if stored is None or profile is None:
+        return
+    mine = profile.to_dict()
+    if {k: stored.get(k) for k in _PROFILE_KEYS} != {k: mine.get(k) for k in _PROFILE_KEYS}:
+        raise UserError(f"study {study.study_name}: latency.profile: got a profile of {profile.describe()}, "
+                        "but the study's latency_model values were predicted by another profile ("
+                        f"{stored.get('device')}, {stored.get('backend')}, {stored.get('input_size')}); "
+                        "allowed: the study's profile, or a new study=NAME")
+
+
+_PROFILE_KEYS = ("device", "backend", "threads", "input_size", "batch", "intercept", "coefficients")
 
 
 def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace, *, proxy: str,

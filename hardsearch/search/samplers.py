@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 
 import optuna
 
+from hardsearch.arch.latency_model import LatencyProfile
 from hardsearch.arch.space import SearchSpace
 from hardsearch.core.errors import UserError
 from hardsearch.search.cost_aware import CostAwareSampler
@@ -50,13 +51,14 @@ for _cls, _base in ((SeededNSGAII, optuna.samplers.NSGAIISampler),
 def create_sampler(options: Mapping[str, Any], *, seed: int, space: SearchSpace | None = None,
                    objectives: Sequence[str] = ("proxy", "macs", "cio"),
                    limits: Mapping[str, float] | None = None,
-                   seeds: Sequence[Mapping[str, Any]] = ()) -> optuna.samplers.BaseSampler:
+                   seeds: Sequence[Mapping[str, Any]] = (),
+                   profile: LatencyProfile | None = None) -> optuna.samplers.BaseSampler:
     """The sampler the ``sampler`` config group names, seeded.
 
     Limits reach Optuna's samplers as trial constraints (``Trial.set_constraint``), so NSGA-II/III,
     TPE and GP rank infeasible candidates by their violation; the cost-aware sampler (which needs
-    the ``space``, the ``objectives``, the ``limits`` and the seeds' genomes) never proposes a
-    point over a closed-form limit.
+    the ``space``, the ``objectives``, the ``limits``, the seeds' genomes and any device ``profile``)
+    never proposes a point over a closed-form limit.
     """
     options = dict(options)
     name = options.pop("name", None)
@@ -83,7 +85,8 @@ def create_sampler(options: Mapping[str, Any], *, seed: int, space: SearchSpace 
     if name == "cost_aware":
         if space is None:
             raise UserError("sampler=cost_aware needs a search space; allowed: +space=NAME")
-        return CostAwareSampler(space, objectives, limits or {}, seeds=seeds, seed=seed, **options)
+        return CostAwareSampler(space, objectives, limits or {}, seeds=seeds, seed=seed, profile=profile,
+                                **options)
     if name == "nsga2":
         return SeededNSGAII(seed=seed, **options)
     if name == "nsga3":

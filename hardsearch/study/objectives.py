@@ -14,7 +14,7 @@ __all__ = ["OBJECTIVES", "ACCURACY_PROXIES", "ProxyLike", "is_accuracy", "displa
 
 #: Every objective a study may have, with its direction.
 OBJECTIVES = {"proxy": "maximize", "macs": "minimize", "cio": "minimize", "params": "minimize",
-              "peak_activations": "minimize", "latency": "minimize"}
+              "peak_activations": "minimize", "latency": "minimize", "latency_model": "minimize"}
 
 #: The proxies whose value is a top-1 accuracy: stored as a fraction in [0, 1], shown in per cent.
 ACCURACY_PROXIES = ("train", "predictor")
@@ -23,7 +23,8 @@ ACCURACY_PROXIES = ("train", "predictor")
 ProxyLike = str | Mapping[str, Any] | None
 
 _UNITS = {"proxy": (1.0, "{:+.4f}"), "macs": (1e9, "{:.3f} G"), "cio": (1e6, "{:.2f} M"),
-          "params": (1e6, "{:.2f} M"), "peak_activations": (1e6, "{:.3f} M"), "latency": (1e-3, "{:.1f} ms")}
+          "params": (1e6, "{:.2f} M"), "peak_activations": (1e6, "{:.3f} M"), "latency": (1e-3, "{:.1f} ms"),
+          "latency_model": (1e3, "{:.2f} ms")}  # stored in microseconds (a device profile's unit)
 _PERCENT = (0.01, "{:.2f} %")
 
 

@@ -9,9 +9,18 @@ from torch import nn
 
 from hardsearch.arch.config import arch_from_dict
 from hardsearch.arch.costs import count_costs, normalize_input_size
+from hardsearch.arch.harmonic import plan_block
 from hardsearch.arch.model import HarmonicBlock, build_model
 from hardsearch.arch.seeds import load_seed
-from hardsearch.arch.tracing import count_params, measure_peak_activations, trace_cio, trace_macs
+from hardsearch.arch.tracing import (
+    count_params,
+    measure_peak_activations,
+    trace_cio,
+    trace_concat,
+    trace_convs,
+    trace_macs,
+    trace_weights,
+)
 from hardsearch.core.errors import UserError
 
 from archgen import random_arch
@@ -51,6 +60,9 @@ def assert_costs_match_traced(arch, size) -> None:
     assert report.macs == traced["macs"]
     assert report.cio == trace_cio(model, size)
     assert report.peak_activations == measure_peak_activations(model, size)
+    assert report.concat == trace_concat(model, size)
+    assert report.convs == trace_convs(model, size)
+    assert report.weights == trace_weights(model, size)
     analytic_rows = [(r.in_shape, r.out_shape, r.macs, r.cio) for r in report.layers
                      if r.kind != "linear"]
     assert analytic_rows == _conv_rows(model, size)
@@ -60,6 +72,9 @@ def assert_costs_match_traced(arch, size) -> None:
 @pytest.mark.parametrize("size", [(224, 224), (97, 131)], ids=["224x224", "97x131"])
 def test_seed_costs_equal_traced_counts(seed, seed_name, size):
     assert_costs_match_traced(seed, size)
+    report = count_costs(seed, size)
+    assert report.weights == report.params - 2 * sum(r.out_shape[0] for r in report.layers
+                                                     if r.kind != "linear")
     if size == (224, 224):
         assert trace_macs(build_model(seed), size)["total"] == SEED_FIGURES[seed_name][2]
 
@@ -85,15 +100,50 @@ def test_costs_equal_traced_counts_on_random_architectures():
 
 def test_totals_are_the_sums_of_stages_and_layers(seed):
     report = count_costs(seed, (97, 131))
-    for field in ("params", "macs", "cio"):
+    for field in ("params", "macs", "cio", "weights"):
         assert getattr(report, field) == sum(getattr(s, field) for s in report.stages)
         assert getattr(report, field) == sum(getattr(r, field) for r in report.layers)
+    for field in ("concat", "convs"):
+        assert getattr(report, field) == sum(getattr(s, field) for s in report.stages)
+    assert report.convs == sum(r.kind != "linear" for r in report.layers)
+    assert report.stages[0].concat == report.stages[-1].concat == report.stages[-1].convs == 0
+    assert report.weights == report.params - 2 * sum(r.out_shape[0] for r in report.layers
+                                                     if r.kind != "linear")
     assert report.peak_activations == max(s.peak_activations for s in report.stages)
     assert [s.name for s in report.stages] == \
         ["stem", *[f"stage{i}" for i in range(1, len(seed.stages) + 1)], "head"]
     assert math.isclose(report.moc, report.macs / report.cio)
     for row in report.layers:
         assert row.moc == (row.macs / row.cio if row.cio else None)
+
+
+@pytest.mark.parametrize("keep_base", [False, True])
+def test_concat_convs_and_weights_of_a_small_block_by_hand(keep_base):
+    """One block of depth 4, base 2, at 8x8 after the stem: layer 2 reads (1, 0), layer 4 reads
+    (3, 2, 0); the block outputs layers 1, 3, 4 (and 0 with keep_base)."""
+    arch = arch_from_dict({"name": "tiny", "stem": [4, 8], "multiplier": 1.7, "link_base": 2,
+                           "keep_base": keep_base, "num_classes": 3,
+                           "stages": [{"growth": 6, "depth": 4, "out_channels": 10, "downsample": False}]})
+    size = (32, 32)  # stem: 32 -> 16 (conv3x3/2) -> 8 (max-pool)
+    w0, w1, w2, w3, w4 = 8, 6, 10, 6, 18  # 6·1.7 = 10.2 -> 10; 6·1.7·1.7 = 17.34 -> 18
+    plan = plan_block(8, 6, 1.7, 4, 2, keep_base)
+    assert plan.widths == (w0, w1, w2, w3, w4)
+    assert plan.links[1:] == ((0,), (1, 0), (2,), (3, 2, 0))
+    assert plan.outputs == ((0, 1, 3, 4) if keep_base else (1, 3, 4))
+    hw = 8 * 8
+    out_channels = w1 + w3 + w4 + (w0 if keep_base else 0)
+    # each cat reads its inputs and writes as many elements
+    concat = 2 * hw * ((w1 + w0) + (w3 + w2 + w0) + out_channels)
+    assert concat == (9728 if keep_base else 8704)
+    weights = 9 * (w0 * w1 + (w1 + w0) * w2 + w2 * w3 + (w3 + w2 + w0) * w4) + out_channels * 10
+    report = count_costs(arch, size)
+    stage = report.stages[1]
+    assert (stage.concat, stage.convs, stage.weights) == (concat, 5, weights)  # 4 layers + transition
+    assert report.concat == concat and report.convs == 2 + 5
+    assert report.weights == 3 * 9 * 4 + 9 * 4 * 8 + weights + 10 * 3 + 3  # stem convs, block, classifier
+    model = build_model(arch)
+    assert (trace_concat(model, size), trace_convs(model, size), trace_weights(model, size)) == \
+        (report.concat, report.convs, report.weights)
 
 
 def test_costs_scale_with_resolution(seed):
@@ -152,7 +202,8 @@ def test_memoised_totals_equal_the_full_count(space_name):
     for arch in space.sample(150, seed=11):
         for size in (224, (1024, 768), 32):
             full = count_costs(arch, size)
-            assert tuple(cost_totals(arch, size)) == (full.params, full.macs, full.cio, full.peak_activations)
+            assert tuple(cost_totals(arch, size)) == (full.params, full.macs, full.cio, full.peak_activations,
+                                                      full.concat, full.convs, full.weights)
     for size in ((8, 2) if space_name == "harmonic" else ()):  # DS halves with padding: never vanishes
         with pytest.raises(UserError) as full:
             count_costs(space.sample(1, seed=1)[0], size)

@@ -26,22 +26,32 @@ def test_table_shows_totals_and_stage_rows_with_moc():
     text = format_table(report)
     lines = text.splitlines()
     assert lines[0].startswith("hardnet68 @ 1024x1024: 17,565,348 params, 88.715 GMACs")
+    assert lines[0].endswith(f"activations, {report.concat / 1e6:.3f} M concat, 67 convs, "
+                             "17.553 M weights")
     assert lines[1].split() == ["stage", "out", "(CxHxW)", "params", "MACs", "CIO", "MoC",
-                                "peak", "act."]
+                                "concat", "convs", "weights", "peak", "act."]
     stage1 = next(line for line in lines if line.startswith("stage1 "))
     s1 = report.stages[1]
     assert stage1.split()[1:] == ["128x128x128", f"{s1.params:,}", f"{s1.macs:,}",
-                                  f"{s1.cio:,}", f"{s1.moc:.1f}", f"{s1.peak_activations:,}"]
+                                  f"{s1.cio:,}", f"{s1.moc:.1f}", f"{s1.concat:,}", f"{s1.convs:,}",
+                                  f"{s1.weights:,}", f"{s1.peak_activations:,}"]
     assert lines[-1].split() == ["total", f"{report.params:,}", f"{report.macs:,}",
-                                 f"{report.cio:,}", f"{report.moc:.1f}",
-                                 f"{report.peak_activations:,}"]
+                                 f"{report.cio:,}", f"{report.moc:.1f}", f"{report.concat:,}", "67",
+                                 "17,552,736", f"{report.peak_activations:,}"]
+    # hardnet68: 67 convolutions; weights = params minus batch norm's 2 per output channel
+    assert report.convs == 67 and report.weights == 17_552_736
 
 
 def test_layer_table_lists_every_convolution():
     report = count_costs(load_seed("hardnet39ds"), 224)
     text = format_table(report, layers=True)
     assert "stage2_block.layer16.depthwise  dwconv3x3" in text
-    assert len(text.splitlines()) == len(report.layers) + 5
+    lines = text.splitlines()
+    assert len(lines) == len(report.layers) + 5
+    assert lines[1].split()[-1] == "weights"
+    fc = report.layers[-1]
+    assert lines[-3].split()[-1] == f"{fc.weights:,}" == "1,025,000"
+    assert lines[-1].split()[-1] == f"{report.weights:,}"
 
 
 def test_csv_has_layer_stage_and_total_rows():
@@ -54,6 +64,24 @@ def test_csv_has_layer_stage_and_total_rows():
     assert total["level"] == "total" and total["in_shape"] == "3x97x131"
     assert int(total["macs"]) == report.macs and int(total["cio"]) == report.cio
     assert sum(int(r["cio"]) for r in rows if r["level"] == "layer") == report.cio
+    assert (int(total["concat"]), int(total["convs"]), int(total["weights"])) == \
+        (report.concat, report.convs, report.weights)
+    assert sum(int(r["weights"]) for r in rows if r["level"] == "layer") == report.weights
+    assert {(r["concat"], r["convs"]) for r in rows if r["level"] == "layer"} == {("", "")}
+    stages = [r for r in rows if r["level"] == "stage"]
+    assert sum(int(r["concat"]) for r in stages) == report.concat
+    assert sum(int(r["convs"]) for r in stages) == report.convs
+
+
+def test_csv_and_json_of_hardnet68_carry_concat_convs_and_weights():
+    report = count_costs(load_seed("hardnet68"), 224)
+    total = list(csv.DictReader(to_csv(report).splitlines()))[-1]
+    assert (int(total["concat"]), int(total["convs"]), int(total["weights"])) == \
+        (report.concat, 67, 17_552_736)
+    data = report.to_dict()
+    assert (data["concat"], data["convs"], data["weights"]) == (report.concat, 67, 17_552_736)
+    assert [s["convs"] for s in data["stages"]] == [2, 9, 17, 17, 17, 5, 0]
+    assert data["layers"][-1]["weights"] == 1_025_000
 
 
 @pytest.mark.slow

@@ -1,0 +1,260 @@
+"""``python -m hardsearch.latency +space=harmonic n=40``: does CIO predict latency on *this* device?
+
+Measures ``n`` members of a space (its seeds first, then random draws) with one backend, appending
+each to ``rows.jsonl`` as soon as it is timed (re-running reuses them), then fits the device's
+latency model (:mod:`hardsearch.arch.latency_model`) and scores it on held-out members beside each
+cost alone. Writes the device profile a search loads (``profile.yaml``), the figures as data
+(``latency.json``) and as a page (``latency.md``), and the plots (``latency.png``, ``latency.html``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
+
+from hardsearch.arch.config import ArchConfig, arch_to_dict
+from hardsearch.arch.costs import count_costs, normalize_input_size
+from hardsearch.arch.latency import BACKENDS, device_name, pinned_threads, time_forward
+from hardsearch.arch.latency_model import (
+    BASELINES,
+    TERMS,
+    LatencyProfile,
+    Quality,
+    evaluate,
+    fit,
+    partial_rank_correlation,
+)
+from hardsearch.arch.space import (
+    SearchSpace,
+    arch_digest,
+    labelled_seeds,
+    space_from_dict,
+    space_names,
+    space_source,
+)
+from hardsearch.core.cli import hydra_main
+from hardsearch.core.errors import UserError
+from hardsearch.core.files import append_line, read_json_lines
+from hardsearch.core.options import check_int, fail
+from hardsearch.core.paths import RESULTS_DIR
+
+__all__ = ["LatencyStudy", "check_options", "settings_of", "members_of", "stored_rows", "measure_rows",
+           "analyse", "latency", "main"]
+
+SOURCE = "conf/latency.yaml"
+ROW_COSTS = ("params", "macs", "cio", "concat", "convs", "weights", "peak_activations")
+
+
+class LatencyStudy(NamedTuple):
+    """Plain data: the rows, every model's held-out quality, the paper's claim tested, the profile."""
+
+    settings: dict[str, Any]
+    rows: list[dict[str, Any]]  # each with "latency_us" (median) and "held_out_us" (the fit's prediction)
+    quality: dict[str, Quality]  # model name (BASELINES) -> held-out quality
+    partial_cio: float  # Spearman of CIO and latency with MACs and convs partialled out
+    profile: LatencyProfile
+
+
+def settings_of(*, space: SearchSpace, input_size: tuple[int, int], batch: int, backend: str, threads: int,
+                warmup: int, repeats: int) -> dict[str, Any]:
+    """What a row was measured under; rows of other settings are never mixed into one fit."""
+    return {"space": space.name, "device": device_name(backend), "host": platform.node(), "backend": backend,
+            "threads": threads, "input_size": list(input_size), "batch": batch, "warmup": warmup,
+            "repeats": repeats}
+
+
+def members_of(space: SearchSpace, n: int, seed: int) -> list[tuple[str, ArchConfig, bool]]:
+    """``n`` distinct members: the space's seeds first, then random draws; (label, arch, is_seed)."""
+    out: list[tuple[str, ArchConfig, bool]] = []
+    seen: set[str] = set()
+    for label, arch in labelled_seeds(space):
+        if len(out) < n and arch_digest(arch) not in seen:
+            seen.add(arch_digest(arch))
+            out.append((label, arch, True))
+    draws = space.sample(max(0, n - len(out)) * 2 + 8, seed=seed) if len(out) < n else []
+    for arch in draws:
+        if len(out) >= n:
+            break
+        if arch_digest(arch) not in seen:
+            seen.add(arch_digest(arch))
+            out.append((arch.name, arch, False))
+    return out
+
+
+def stored_rows(path: Path, settings: Mapping[str, Any],
+                log: Callable[[str], None] = lambda line: None) -> dict[str, dict[str, Any]]:
+    """The rows of ``path`` measured under ``settings``, by architecture digest (the last wins).
+
+    A line that does not parse (a write cut short by a crash) is skipped with a note, never removed.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    if not path.is_file():
+        return rows
+    other = 0
+    for row in read_json_lines(path, log, "latency"):
+        if row.get("settings") != dict(settings):
+            other += 1
+            continue
+        rows[row["digest"]] = row
+    if other:
+        log(f"latency: {path}: ignoring {other} rows measured with other settings")
+    return rows
+
+
+def measure_rows(members: Sequence[tuple[str, ArchConfig, bool]], settings: Mapping[str, Any], out: Path, *,
+                 log: Callable[[str], None] = print,
+                 timer: Callable[..., Any] = time_forward) -> list[dict[str, Any]]:
+    """Time every member not yet in ``out/rows.jsonl`` and append its row; all members' rows, in order."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "rows.jsonl"
+    done = stored_rows(path, settings, log)
+    size = tuple(settings["input_size"])
+    rows = []
+    for i, (label, arch, is_seed) in enumerate(members, start=1):
+        digest = arch_digest(arch)
+        if digest in done:
+            rows.append(done[digest])
+            log(f"[{i}/{len(members)}] {label}: measured before, reused from {path}")
+            continue
+        costs = count_costs(arch, size)
+        timing = timer(arch, size, batch=settings["batch"], repeats=settings["repeats"],
+                       warmup=settings["warmup"], threads=settings["threads"], backend=settings["backend"])
+        row = {"name": label, "digest": digest, "seed": is_seed, "settings": dict(settings),
+               **{key: getattr(costs, key) for key in ROW_COSTS},
+               "latency_us": timing.median * 1e6, "spread": timing.spread,
+               "times_us": [t * 1e6 for t in timing.times], "arch": arch_to_dict(arch)}
+        append_line(path, json.dumps(row))
+        rows.append(row)
+        log(f"[{i}/{len(members)}] {label}: {costs.macs / 1e9:.2f} GMACs, {costs.cio / 1e6:.1f} M CIO, "
+            f"{costs.convs} convs: {timing.median * 1e3:.2f} ms (IQR {timing.spread:.1%} of the median)")
+    return rows
+
+
+def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> LatencyStudy:
+    """Fit the device model on every row, score every model held out, test CIO given MACs and convs."""
+    if len(rows) < 5:
+        raise UserError(f"{SOURCE}: n: got {len(rows)} members; allowed: at least 5 (a held-out fit of 4 "
+                        "cost terms and an intercept needs them)")
+    latency = [r["latency_us"] for r in rows]
+    scored = evaluate(rows, latency, BASELINES)
+    quality = {name: q for name, (q, _) in scored.items()}
+    held = scored["fit"][1]
+    model = fit(rows, latency, TERMS)
+    partial = partial_rank_correlation([r["cio"] for r in rows], latency,
+                                       [[r["macs"] for r in rows], [r["convs"] for r in rows]])
+    q = quality["fit"]
+    profile = LatencyProfile(
+        model, settings["device"], settings["backend"], settings["threads"], tuple(settings["input_size"]),
+        settings["batch"],
+        {"held_out": f"leave-one-out over {q.n} members", **q.as_dict(),
+         "macs_alone": quality["macs"].as_dict(), "partial_cio_given_macs_convs": round(partial, 4)},
+        {"space": settings["space"], "members": len(rows), "warmup": settings["warmup"],
+         "repeats": settings["repeats"], "host": settings["host"], "torch": _version("torch"),
+         **({"onnxruntime": _version("onnxruntime")} if settings["backend"] == "onnxruntime" else {}),
+         "measured": time.strftime("%Y-%m-%d")})
+    out_rows = [{**r, "held_out_us": float(p)} for r, p in zip(rows, held, strict=True)]
+    return LatencyStudy(dict(settings), out_rows, quality, partial, profile)
+
+
+def _version(module: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _options(options: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any], int, int, Path | None]:
+    if "space" not in options or not isinstance(options["space"], Mapping):
+        raise UserError("space: missing; choose a search space with +space=NAME; allowed: "
+                        + ", ".join(space_names()))
+    raw = options["space"]
+    space = space_from_dict(raw, source=space_source(str(raw.get("name", "space"))))
+    return (space, *check_options(space, options))
+
+
+def check_options(space: SearchSpace,
+                  options: Mapping[str, Any]) -> tuple[dict[str, Any], int, int, Path | None]:
+    """The measurement settings, ``n``, ``seed`` and ``out`` of ``conf/latency.yaml``'s keys, checked
+    (one-line errors naming the key) before anything is measured."""
+    n = check_int(options.get("n"), "n", minimum=5, source=SOURCE)
+    seed = options.get("seed")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise fail("seed", seed, "an integer", SOURCE)
+    try:
+        size = normalize_input_size(options.get("input_size"))
+    except UserError as exc:
+        raise UserError(f"{SOURCE}: {exc}") from None
+    batch = check_int(options.get("batch"), "batch", minimum=1, source=SOURCE)
+    backend = options.get("backend")
+    if backend not in BACKENDS:
+        raise fail("backend", backend, ", ".join(BACKENDS), SOURCE)
+    threads = check_int(options.get("threads"), "threads", minimum=0, source=SOURCE)
+    warmup = check_int(options.get("warmup"), "warmup", minimum=0, source=SOURCE)
+    repeats = check_int(options.get("repeats"), "repeats", minimum=1, source=SOURCE)
+    out = options.get("out")
+    if out is not None and (not isinstance(out, str) or not out):
+        raise fail("out", out, "null or a folder path", SOURCE)
+    with pinned_threads(threads) as count:  # the count the rows are measured with, 0 resolved
+        pass
+    if backend == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError(f"{SOURCE}: backend: got 'cuda', but torch sees no CUDA device here; allowed: "
+                            "torch, onnxruntime")
+    if backend == "onnxruntime":
+        from hardsearch.arch.onnx import require_onnxruntime
+
+        require_onnxruntime(f"{SOURCE}: backend=onnxruntime")
+    check_sizes([arch for _, arch in labelled_seeds(space)] + space.sample(1, seed=seed), size)
+    settings = settings_of(space=space, input_size=size, batch=batch, backend=backend, threads=count,
+                           warmup=warmup, repeats=repeats)
+    return settings, n, seed, Path(out) if out else None
+
+
+def check_sizes(archs: Sequence[ArchConfig], size: tuple[int, int]) -> None:
+    """Refuse an input size at which a member's feature map vanishes, before anything is timed."""
+    for arch in archs:
+        try:
+            count_costs(arch, size)
+        except UserError as exc:
+            raise UserError(f"{SOURCE}: {exc}") from None
+
+
+def latency(options: Mapping[str, Any]) -> LatencyStudy:
+    """The command: options are the composed ``conf/latency.yaml`` as a plain dict."""
+    from hardsearch.report.latency_render import format_table, write_outputs
+
+    space, settings, n, seed, out = _options(options)
+    h, w = settings["input_size"]
+    out = out or RESULTS_DIR / "latency" / (f"{space.name}_{settings['backend']}_{h}x{w}_b{settings['batch']}"
+                                            f"_t{settings['threads']}")
+    members = members_of(space, n, seed)
+    check_sizes([arch for _, arch, _ in members], tuple(settings["input_size"]))
+    print(f"latency: space {space.name}, {len(members)} members ({sum(m[2] for m in members)} seeds), "
+          f"{settings['backend']} on {settings['device']} with {settings['threads']} threads, {h}x{w}, batch "
+          f"{settings['batch']}, {settings['warmup']} warm-up + {settings['repeats']} timed forwards; "
+          f"output {out}",
+          flush=True)
+    rows = measure_rows(members, settings, out, log=lambda line: print(line, flush=True))
+    study = analyse(rows, settings)
+    written = write_outputs(study, out)
+    print()
+    print(format_table(study))
+    print("\nwrote " + ", ".join(str(p) for p in written))
+    sys.stdout.flush()
+    return study
+
+
+def main() -> None:
+    hydra_main("hardsearch.latency", "latency", latency)
+
+
+if __name__ == "__main__":
+    main()
