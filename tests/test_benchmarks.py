@@ -273,3 +273,27 @@ def test_front_check_trains_the_front_with_the_table_recipe_and_resumes(tmp_path
     bad = subprocess.run(args[:3] + [str(tmp_path / "none"), *args[4:]], cwd=ROOT, capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "no architecture files" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow
+def test_latency_benchmark_writes_its_summary_and_validates_on_unseen_members(tmp_path):
+    out = tmp_path / "latency"
+    command = [sys.executable, "benchmarks/latency.py", "--settings", "torch:32", "--n", "8", "--repeats",
+               "2", "--warmup", "0", "--threads", "1", "--validate", "8", "--out", str(out)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    row = summary["torch:32"]
+    assert row["members"] == 8 and row["folder"] == "harmonic_torch_32x32_b1_t1"
+    assert {"fit", "macs", "cio", "macs+cio+convs"} <= set(row["quality"])
+    assert row["predict"]["candidates"] == 400 and row["predict"]["median_us"] > 0
+    check = row["validation"]
+    assert check["members"] == 8 and check["folder"] == "harmonic_torch_32x32_b1_t1_validation"
+    def digests(folder: str) -> set[str]:
+        return {json.loads(line)["digest"] for line in (out / folder / "rows.jsonl").read_text().splitlines()}
+
+    first, unseen = digests(row["folder"]), digests(check["folder"])
+    assert len(unseen) == 8 and not first & unseen  # validated on members the fit never saw
+    assert "Scored on members of a second draw" in (out / "summary.md").read_text()
+    for name in ("profile.yaml", "latency.md", "latency.png", "latency.html", "latency.json"):
+        assert (out / row["folder"] / name).is_file(), name

@@ -11,10 +11,12 @@ from hardsearch.core.paths import CONF_DIR, ROOT, SEARCH_SPACES_DIR
 
 TOOLS = {
     "hardsearch": ["+space", "sampler", "proxy", "data", "storage", "budget", "constraints", "objectives",
-                   "logger", "study", "seeds", "hardsearch.report", "hardsearch.export"],
+                   "logger", "study", "seeds", "hardsearch.report", "hardsearch.export", "latency.profile"],
     "hardsearch.report": ["study", "dir", "storage", "report.md", "report.html", "archs/"],
     "hardsearch.export": ["study", "trial", "format", "weights", "out", "dir", "torchscript", "onnx"],
-    "hardsearch.profile": ["arch", "input_size", "layers", "out"],
+    "hardsearch.profile": ["arch", "input_size", "layers", "out", "latency.profile"],
+    "hardsearch.latency": ["+space", "n", "input_size", "batch", "backend", "threads", "warmup", "repeats",
+                           "out", "latency.profile=PATH", "objectives=[proxy,latency_model]"],
     "hardsearch.calibrate": ["+space", "data", "root", "train.*", "out"],
     "hardsearch.predictor": ["rows", "model", "proxies", "data", "out", "proxy=predictor"],
 }

@@ -36,7 +36,7 @@ from hardsearch.arch.harmonic import plan_block
 from hardsearch.core.errors import UserError
 
 __all__ = ["LayerCost", "StageCost", "CostReport", "CostTotals", "count_costs", "cost_totals",
-           "normalize_input_size"]
+           "normalize_input_size", "layer_weights", "weights_beyond", "layer_cio", "cio_beyond"]
 
 Shape = tuple[int, int, int]
 
@@ -283,6 +283,86 @@ def cost_totals(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> Co
         count_costs(arch, input_size)  # raises the error that names the stage
         raise
     return _add(total, _head_totals(channels, arch.num_classes, h, w, image))
+
+
+def _ignore(h: int, w: int, where: str) -> None:
+    """A size check that checks nothing: weights do not depend on the input size."""
+
+
+@lru_cache(maxsize=65536)
+def _stage_weights(channels: int, growth: int, depth: int, out_channels: int, downsample: bool,
+                   multiplier: float, link_base: int, keep_base: bool, ds: bool) -> tuple[int, ...]:
+    c = _Counter()
+    _stage(c, "stage", channels, growth, depth, out_channels, downsample, multiplier, link_base, keep_base,
+           ds, 64, 64, 0, _ignore)
+    return tuple(r.weights for r in c.rows)
+
+
+def layer_weights(arch: ArchConfig) -> tuple[int, ...]:
+    """Weight elements of every convolution and of the classifier, in execution order (the ``weights``
+    of :func:`count_costs`'s rows), memoised per stage: they do not depend on the input size."""
+    c0, c1 = arch.stem
+    c = _Counter()
+    _stem(c, c0, c1, arch.depthwise, 64, 64, 0, _ignore)
+    out = [r.weights for r in c.rows]
+    channels = c1
+    for stage in arch.stages:
+        out += _stage_weights(channels, stage.growth, stage.depth, stage.out_channels, stage.downsample,
+                              arch.multiplier, arch.link_base, arch.keep_base, arch.depthwise)
+        channels = stage.out_channels
+    out.append(channels * arch.num_classes + arch.num_classes)
+    return tuple(out)
+
+
+def weights_beyond(arch: ArchConfig, cache_elements: int) -> int:
+    """Σ over every convolution and the classifier of ``max(0, weights − cache_elements)``: the weight
+    elements a layer reads beyond what a cache of ``cache_elements`` holds. At batch 1 a layer whose
+    weights do not fit in the last-level cache streams them from memory, and on a small feature map
+    that, not its MACs, sets its time (the latency model's ``weights_beyond_cache`` term)."""
+    return sum(w - cache_elements for w in layer_weights(arch) if w > cache_elements)
+
+
+@lru_cache(maxsize=65536)
+def _stage_cio(channels: int, growth: int, depth: int, out_channels: int, downsample: bool, multiplier: float,
+               link_base: int, keep_base: bool, ds: bool, h: int, w: int) -> tuple[tuple[int, ...], int, int]:
+    c = _Counter()
+    h, w = _stage(c, "stage", channels, growth, depth, out_channels, downsample, multiplier, link_base,
+                  keep_base, ds, h, w, 0, _vanished)
+    return tuple(r.cio for r in c.rows), h, w
+
+
+@lru_cache(maxsize=4096)
+def _stem_cio(c0: int, c1: int, ds: bool, height: int, width: int) -> tuple[tuple[int, ...], int, int]:
+    c = _Counter()
+    h, w = _stem(c, c0, c1, ds, height, width, 0, _vanished)
+    return tuple(r.cio for r in c.rows), h, w
+
+
+def layer_cio(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> tuple[int, ...]:
+    """CIO of every convolution in execution order (the ``cio`` of :func:`count_costs`'s convolution
+    rows), memoised per stage and input size. Raises :class:`UserError` for an input too small."""
+    height, width = normalize_input_size(input_size)
+    try:
+        out, h, w = _stem_cio(arch.stem[0], arch.stem[1], arch.depthwise, height, width)
+        out = list(out)
+        channels = arch.stem[1]
+        for stage in arch.stages:
+            rows, h, w = _stage_cio(channels, stage.growth, stage.depth, stage.out_channels, stage.downsample,
+                                    arch.multiplier, arch.link_base, arch.keep_base, arch.depthwise, h, w)
+            out += rows
+            channels = stage.out_channels
+    except UserError:
+        count_costs(arch, input_size)  # raises the error that names the stage
+        raise
+    return tuple(out)
+
+
+def cio_beyond(arch: ArchConfig, input_size: int | tuple[int, int], cache_elements: int) -> int:
+    """Σ over every convolution of ``max(0, cio − cache_elements)``: the input and output elements a
+    layer moves beyond what a cache of ``cache_elements`` holds, so they go to and from memory (the
+    latency model's ``cio_beyond_cache`` term; at high resolution the early layers' feature maps
+    outgrow the last-level cache)."""
+    return sum(c - cache_elements for c in layer_cio(arch, input_size) if c > cache_elements)
 
 
 def _add(a: CostTotals, b: CostTotals) -> CostTotals:

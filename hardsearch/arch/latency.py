@@ -24,7 +24,8 @@ from hardsearch.arch.model import build_model
 from hardsearch.arch.onnx import require_onnxruntime, write_onnx
 from hardsearch.core.errors import UserError
 
-__all__ = ["BACKENDS", "Timing", "measure_latency", "time_forward", "pinned_threads", "device_name"]
+__all__ = ["BACKENDS", "Timing", "measure_latency", "time_forward", "pinned_threads", "device_name",
+           "last_level_cache_bytes"]
 
 BACKENDS = ("torch", "onnxruntime", "cuda")
 
@@ -83,6 +84,34 @@ def device_name(backend: str) -> str:
     import platform
 
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def last_level_cache_bytes(backend: str) -> int | None:
+    """The largest cache of the device a backend runs on (the CPU's last level from sysfs, a GPU's L2),
+    or None when the OS does not say."""
+    if backend == "cuda":
+        if not torch.cuda.is_available():
+            return None
+        size = getattr(torch.cuda.get_device_properties(0), "L2_cache_size", 0)
+        return int(size) or None
+    best = None
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            kind = (index / "type").read_text().strip()
+            level = int((index / "level").read_text())
+            text = (index / "size").read_text().strip().upper()
+        except (OSError, ValueError):
+            continue
+        if kind == "Instruction":
+            continue
+        scale = {"K": 1024, "M": 1024**2, "G": 1024**3}.get(text[-1:], 1)
+        try:
+            size = int(text.rstrip("KMG")) * scale
+        except ValueError:
+            continue
+        if best is None or level > best[0]:
+            best = (level, size)
+    return best[1] if best else None
 
 
 def _run(step: Callable[[], object], *, warmup: int, repeats: int, sync: Callable[[], None]) -> Timing:

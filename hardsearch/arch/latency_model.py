@@ -1,6 +1,13 @@
-"""A per-device latency model: latency ≈ a·MACs + b·CIO + c·concat + d·convs + e, fitted to measurements.
+"""A per-device latency model, fitted to measurements:
+latency ≈ a·MACs + b·CIO + c·concat + d·convs + f·weights_beyond_cache + g·cio_beyond_cache + e.
 
 Pure arithmetic on the exact cost terms of :mod:`hardsearch.arch.costs`; nothing here runs a model.
+The two ``…_beyond_cache`` terms are the memory traffic the device's last-level cache cannot hold,
+layer by layer: ``weights_beyond_cache`` (:func:`hardsearch.arch.costs.weights_beyond`), the weight
+elements a layer reads beyond the cache (at batch 1 a layer with more weights than fit streams them
+from memory, and on a small feature map that sets its time), and ``cio_beyond_cache``
+(:func:`hardsearch.arch.costs.cio_beyond`), a layer's input and output elements beyond it (at high
+resolution the early feature maps outgrow the cache).
 
 * :func:`fit` solves for non-negative coefficients that minimise the squared *relative* error
   (a 1 ms network off by 0.5 ms matters as much as a 100 ms one off by 50 ms), by non-negative
@@ -25,23 +32,28 @@ import numpy as np
 import yaml
 
 from hardsearch.arch.config import ArchConfig
-from hardsearch.arch.costs import cost_totals
+from hardsearch.arch.costs import cio_beyond, cost_totals, weights_beyond
 from hardsearch.core.errors import UserError
 
-__all__ = ["TERMS", "COSTS", "BASELINES", "LatencyModel", "Quality", "LatencyProfile", "fit", "held_out",
-           "evaluate", "partial_rank_correlation", "load_profile", "save_profile", "PROFILE_FORMAT"]
+__all__ = ["TERMS", "COSTS", "SINGLE", "BASELINES", "LatencyModel", "Quality", "LatencyProfile", "fit",
+           "held_out", "evaluate", "partial_rank_correlation", "load_profile", "save_profile",
+           "PROFILE_FORMAT"]
 
 #: The terms of the fitted model, in the order of its coefficients.
-TERMS = ("macs", "cio", "concat", "convs")
+TERMS = ("macs", "cio", "concat", "convs", "weights_beyond_cache", "cio_beyond_cache")
 #: Every cost a row carries; each is also scored alone as a baseline.
-COSTS = ("macs", "cio", "concat", "convs", "weights", "params")
+COSTS = ("macs", "cio", "concat", "convs", "weights", "params", "weights_beyond_cache", "cio_beyond_cache")
+#: The costs scored alone as baselines (weights beyond the cache is zero for most members).
+SINGLE = ("macs", "cio", "concat", "convs", "weights", "params")
 #: The models scored side by side on held-out members: each cost alone, the pairs that answer
 #: "does CIO add to MACs (and to MACs with the layer count)?", and the full fit.
 BASELINES: dict[str, tuple[str, ...]] = {
-    **{cost: (cost,) for cost in COSTS},
+    **{cost: (cost,) for cost in SINGLE},
     "macs+convs": ("macs", "convs"),
     "macs+cio": ("macs", "cio"),
     "macs+cio+convs": ("macs", "cio", "convs"),
+    "macs+cio+concat+convs": ("macs", "cio", "concat", "convs"),
+    "macs+cio+concat+convs+weights_beyond_cache": ("macs", "cio", "concat", "convs", "weights_beyond_cache"),
     "fit": TERMS,
 }
 PROFILE_FORMAT = 1
@@ -154,10 +166,20 @@ class LatencyProfile:
     batch: int
     quality: dict[str, Any] = field(default_factory=dict)  # held-out figures, as written
     extra: dict[str, Any] = field(default_factory=dict)  # provenance: members, torch version, date
+    cache_elements: int = 0  # the last-level cache in weight elements (weights_beyond_cache)
+
+    def costs(self, arch: ArchConfig) -> dict[str, float]:
+        """The model's cost terms of ``arch`` at the profile's input size (closed form, memoised)."""
+        costs: dict[str, float] = cost_totals(arch, self.input_size)._asdict()
+        if "weights_beyond_cache" in self.model.terms:
+            costs["weights_beyond_cache"] = weights_beyond(arch, self.cache_elements)
+        if "cio_beyond_cache" in self.model.terms:
+            costs["cio_beyond_cache"] = cio_beyond(arch, self.input_size, self.cache_elements)
+        return costs
 
     def predict_us(self, arch: ArchConfig) -> float:
         """Predicted latency of ``arch`` in microseconds at the profile's input size and batch."""
-        return self.model.predict(cost_totals(arch, self.input_size))
+        return self.model.predict(self.costs(arch))
 
     def describe(self) -> str:
         h, w = self.input_size
@@ -172,6 +194,7 @@ class LatencyProfile:
             "threads": self.threads,
             "input_size": list(self.input_size),
             "batch": self.batch,
+            "cache_elements": self.cache_elements,
             "unit": "microseconds",
             "intercept": self.model.intercept,
             "coefficients": dict(zip(self.model.terms, self.model.coefficients, strict=True)),
@@ -235,13 +258,16 @@ def load_profile(path: str | Path, key: str = "latency.profile") -> LatencyProfi
         if not isinstance(data.get(text_key), str) or not data[text_key]:
             raise UserError(f"{source}: {text_key}: got {data.get(text_key)!r}; allowed: a non-empty string")
     threads = _number(data, "threads", source, minimum=1, integer=True)
+    cache = _number(data, "cache_elements", source, minimum=0, integer=True) if (
+        "cache_elements" in data or {"weights_beyond_cache", "cio_beyond_cache"} & coefficients.keys()) else 0
     batch = _number(data, "batch", source, minimum=1, integer=True)
     quality_figures = data.get("quality") or {}
     if not isinstance(quality_figures, dict):
         raise UserError(f"{source}: quality: got {quality_figures!r}; allowed: a mapping")
     known = {"hardsearch_latency_profile", "device", "backend", "threads", "input_size", "batch", "unit",
-             "intercept", "coefficients", "quality"}
+             "intercept", "coefficients", "quality", "cache_elements"}
     model = LatencyModel(tuple(coefficients), tuple(float(v) for v in coefficients.values()),
                          float(intercept))
     return LatencyProfile(model, data["device"], data["backend"], int(threads), (size[0], size[1]),
-                          int(batch), quality_figures, {k: v for k, v in data.items() if k not in known})
+                          int(batch), quality_figures, {k: v for k, v in data.items() if k not in known},
+                          int(cache))

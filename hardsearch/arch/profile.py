@@ -16,6 +16,7 @@ from typing import Any
 
 from hardsearch.arch.config import with_classes
 from hardsearch.arch.costs import CostReport, count_costs, normalize_input_size
+from hardsearch.arch.latency_model import LatencyProfile, load_profile
 from hardsearch.arch.seeds import resolve_arch
 from hardsearch.core.cli import hydra_main
 from hardsearch.core.errors import UserError
@@ -141,9 +142,14 @@ def check_bounds(config: Any, source: str) -> None:
 
 
 def profile(*, arch: str, input_size: Any = 224, num_classes: int | None = None,
-            layers: bool = False, out: str | None = None) -> CostReport:
-    """Count the costs of ``arch``, print the table, optionally write it; returns the report."""
+            layers: bool = False, out: str | None = None, latency: Any = None) -> CostReport:
+    """Count the costs of ``arch``, print the table, optionally write it; returns the report.
+
+    ``latency={"profile": PATH}`` also prints the latency a device profile predicts for ``arch`` (at
+    the profile's input size and batch, which it names).
+    """
     _check_options(arch=arch, num_classes=num_classes, layers=layers, out=out)
+    device = _latency_profile(latency)
     if out:
         _check_out(out)
     config = resolve_arch(arch)
@@ -155,9 +161,34 @@ def profile(*, arch: str, input_size: Any = 224, num_classes: int | None = None,
     if report.macs > MAX_MACS:
         print(f"hardsearch.profile: warning: {report.macs:.3g} MACs per image, beyond any network one could "
               f"run (over {MAX_MACS:.0e}); check the architecture and input_size", file=sys.stderr)
+    if device is not None:
+        print(latency_line(device, config))
     if out:
         print(f"wrote {write_report(report, out)}")
     return report
+
+
+def _latency_profile(latency: Any) -> LatencyProfile | None:
+    if latency is None:
+        return None
+    if not isinstance(latency, dict) or set(latency) - {"profile"}:
+        raise UserError(f"latency: got {latency!r}; allowed: latency.profile=PATH (a device profile written "
+                        "by python -m hardsearch.latency)")
+    path = latency.get("profile")
+    if path is None:
+        return None
+    if not isinstance(path, str) or not path:
+        raise UserError(f"latency.profile: got {path!r}; allowed: null or a path to a device profile")
+    return load_profile(path)
+
+
+def latency_line(device: LatencyProfile, config: Any) -> str:
+    """``predicted latency: 45.120 ms on DEVICE, BACKEND, THREADS, SIZE, BATCH (held-out MAPE …)``."""
+    predicted = device.predict_us(config)
+    quality = device.quality
+    held = (f" (held-out MAPE {quality['mape']:.1f} %, Spearman {quality['spearman']:.3f} over "
+            f"{quality['n']} members)" if {"mape", "spearman", "n"} <= quality.keys() else "")
+    return f"predicted latency: {predicted / 1e3:.3f} ms on {device.describe()}{held}"
 
 
 def main() -> None:

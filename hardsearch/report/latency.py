@@ -16,9 +16,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
-from hardsearch.arch.config import ArchConfig, arch_to_dict
-from hardsearch.arch.costs import count_costs, normalize_input_size
-from hardsearch.arch.latency import BACKENDS, device_name, pinned_threads, time_forward
+from hardsearch.arch.config import ArchConfig, arch_from_dict, arch_to_dict
+from hardsearch.arch.costs import cio_beyond, count_costs, normalize_input_size, weights_beyond
+from hardsearch.arch.latency import (
+    BACKENDS,
+    device_name,
+    last_level_cache_bytes,
+    pinned_threads,
+    time_forward,
+)
 from hardsearch.arch.latency_model import (
     BASELINES,
     TERMS,
@@ -134,11 +140,19 @@ def measure_rows(members: Sequence[tuple[str, ArchConfig, bool]], settings: Mapp
     return rows
 
 
-def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> LatencyStudy:
-    """Fit the device model on every row, score every model held out, test CIO given MACs and convs."""
-    if len(rows) < 5:
-        raise UserError(f"{SOURCE}: n: got {len(rows)} members; allowed: at least 5 (a held-out fit of 4 "
+def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], cache_bytes: int) -> LatencyStudy:
+    """Fit the device model on every row, score every model held out, test CIO given MACs and convs.
+
+    ``cache_bytes`` is the device's last-level cache: each row's ``weights_beyond_cache`` is counted
+    from its architecture with it (float32 weights), so a new value needs no new measurement.
+    """
+    if len(rows) < 8:
+        raise UserError(f"{SOURCE}: n: got {len(rows)} members; allowed: at least 8 (a held-out fit of 6 "
                         "cost terms and an intercept needs them)")
+    cache_elements = cache_bytes // 4
+    size = tuple(settings["input_size"])
+    rows = [{**r, "weights_beyond_cache": weights_beyond(arch_from_dict(r["arch"]), cache_elements),
+             "cio_beyond_cache": cio_beyond(arch_from_dict(r["arch"]), size, cache_elements)} for r in rows]
     latency = [r["latency_us"] for r in rows]
     scored = evaluate(rows, latency, BASELINES)
     quality = {name: q for name, (q, _) in scored.items()}
@@ -153,9 +167,10 @@ def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any]) -> L
         {"held_out": f"leave-one-out over {q.n} members", **q.as_dict(),
          "macs_alone": quality["macs"].as_dict(), "partial_cio_given_macs_convs": round(partial, 4)},
         {"space": settings["space"], "members": len(rows), "warmup": settings["warmup"],
-         "repeats": settings["repeats"], "host": settings["host"], "torch": _version("torch"),
+         "repeats": settings["repeats"], "host": settings["host"], "cache_bytes": cache_bytes,
+         "torch": _version("torch"),
          **({"onnxruntime": _version("onnxruntime")} if settings["backend"] == "onnxruntime" else {}),
-         "measured": time.strftime("%Y-%m-%d")})
+         "measured": time.strftime("%Y-%m-%d")}, cache_elements)
     out_rows = [{**r, "held_out_us": float(p)} for r, p in zip(rows, held, strict=True)]
     return LatencyStudy(dict(settings), out_rows, quality, partial, profile)
 
@@ -169,7 +184,7 @@ def _version(module: str) -> str:
         return "unknown"
 
 
-def _options(options: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any], int, int, Path | None]:
+def _options(options: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any], int, int, Path | None, int]:
     if "space" not in options or not isinstance(options["space"], Mapping):
         raise UserError("space: missing; choose a search space with +space=NAME; allowed: "
                         + ", ".join(space_names()))
@@ -179,10 +194,10 @@ def _options(options: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any], i
 
 
 def check_options(space: SearchSpace,
-                  options: Mapping[str, Any]) -> tuple[dict[str, Any], int, int, Path | None]:
-    """The measurement settings, ``n``, ``seed`` and ``out`` of ``conf/latency.yaml``'s keys, checked
-    (one-line errors naming the key) before anything is measured."""
-    n = check_int(options.get("n"), "n", minimum=5, source=SOURCE)
+                  options: Mapping[str, Any]) -> tuple[dict[str, Any], int, int, Path | None, int]:
+    """The measurement settings, ``n``, ``seed``, ``out`` and the cache size of ``conf/latency.yaml``'s
+    keys, checked (one-line errors naming the key) before anything is measured."""
+    n = check_int(options.get("n"), "n", minimum=8, source=SOURCE)
     seed = options.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise fail("seed", seed, "an integer", SOURCE)
@@ -215,7 +230,15 @@ def check_options(space: SearchSpace,
     check_sizes([arch for _, arch in labelled_seeds(space)] + space.sample(1, seed=seed), size)
     settings = settings_of(space=space, input_size=size, batch=batch, backend=backend, threads=count,
                            warmup=warmup, repeats=repeats)
-    return settings, n, seed, Path(out) if out else None
+    cache = options.get("cache_bytes")
+    if cache is None:
+        cache = last_level_cache_bytes(backend)
+        if cache is None:
+            raise UserError(f"{SOURCE}: cache_bytes: the last-level cache of this device could not be read; "
+                            "allowed: cache_bytes=BYTES (e.g. 33554432 for 32 MiB)")
+    elif isinstance(cache, bool) or not isinstance(cache, int) or cache < 0:
+        raise fail("cache_bytes", cache, "null (read from the device) or an integer >= 0", SOURCE)
+    return settings, n, seed, Path(out) if out else None, cache
 
 
 def check_sizes(archs: Sequence[ArchConfig], size: tuple[int, int]) -> None:
@@ -231,7 +254,7 @@ def latency(options: Mapping[str, Any]) -> LatencyStudy:
     """The command: options are the composed ``conf/latency.yaml`` as a plain dict."""
     from hardsearch.report.latency_render import format_table, write_outputs
 
-    space, settings, n, seed, out = _options(options)
+    space, settings, n, seed, out, cache = _options(options)
     h, w = settings["input_size"]
     out = out or RESULTS_DIR / "latency" / (f"{space.name}_{settings['backend']}_{h}x{w}_b{settings['batch']}"
                                             f"_t{settings['threads']}")
@@ -239,11 +262,12 @@ def latency(options: Mapping[str, Any]) -> LatencyStudy:
     check_sizes([arch for _, arch, _ in members], tuple(settings["input_size"]))
     print(f"latency: space {space.name}, {len(members)} members ({sum(m[2] for m in members)} seeds), "
           f"{settings['backend']} on {settings['device']} with {settings['threads']} threads, {h}x{w}, batch "
-          f"{settings['batch']}, {settings['warmup']} warm-up + {settings['repeats']} timed forwards; "
+          f"{settings['batch']}, {settings['warmup']} warm-up + {settings['repeats']} timed forwards, "
+          f"last-level cache {cache / 2**20:g} MiB; "
           f"output {out}",
           flush=True)
     rows = measure_rows(members, settings, out, log=lambda line: print(line, flush=True))
-    study = analyse(rows, settings)
+    study = analyse(rows, settings, cache)
     written = write_outputs(study, out)
     print()
     print(format_table(study))

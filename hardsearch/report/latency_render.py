@@ -27,7 +27,9 @@ _FAINT, _FRONT, _SEED = "rgba(31,119,180,0.7)", "#1f77b4", "#d62728"
 _LABELS = {"macs": "MACs alone", "cio": "CIO alone", "concat": "concat elements alone",
            "convs": "convolutions (launches) alone", "weights": "weight elements alone",
            "params": "parameters alone", "macs+convs": "MACs + convs", "macs+cio": "MACs + CIO",
-           "macs+cio+convs": "MACs + CIO + convs", "fit": "fit: MACs + CIO + concat + convs"}
+           "macs+cio+convs": "MACs + CIO + convs", "macs+cio+concat+convs": "MACs + CIO + concat + convs",
+           "macs+cio+concat+convs+weights_beyond_cache": "MACs + CIO + concat + convs + weights beyond cache",
+           "fit": "fit: all six terms (+ CIO beyond cache)"}
 
 
 def _f(x: float, digits: int = 3) -> str:
@@ -37,8 +39,9 @@ def _f(x: float, digits: int = 3) -> str:
 def _where(study: LatencyStudy) -> str:
     s = study.settings
     h, w = s["input_size"]
+    cache = study.profile.cache_elements * 4 / 2**20
     return (f"{s['backend']} on {s['device']}, {s['threads']} thread{'s' * (s['threads'] != 1)}, {h}x{w}, "
-            f"batch {s['batch']}, {len(study.rows)} members of {s['space']}")
+            f"batch {s['batch']}, {len(study.rows)} members of {s['space']}, last-level cache {cache:g} MiB")
 
 
 def claim_sentence(study: LatencyStudy) -> str:
@@ -85,12 +88,13 @@ def to_markdown(study: LatencyStudy) -> str:
     lines += ["", claim_sentence(study), "",
               f"Fit on all {len(study.rows)} members (µs): intercept {model.intercept:.4g}"
               + "".join(f", {t} {c:.4g}" for t, c in zip(model.terms, model.coefficients, strict=True)), "",
-              "| member | GMACs | M CIO | M concat | convs | measured ms | IQR | held-out ms |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+              "| member | GMACs | M CIO | M concat | convs | M weights beyond cache | M CIO beyond cache | "
+              "measured ms | IQR | held-out ms |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(study.rows, key=lambda r: r["latency_us"]):
         name = f"**{r['name']}**" if r["seed"] else r["name"]
         lines.append(f"| {name} | {r['macs'] / 1e9:.3f} | {r['cio'] / 1e6:.2f} | {r['concat'] / 1e6:.2f} | "
-                     f"{r['convs']} | {r['latency_us'] / 1e3:.2f} | {r['spread']:.1%} | "
+                     f"{r['convs']} | {r['weights_beyond_cache'] / 1e6:.2f} | "
+                     f"{r['cio_beyond_cache'] / 1e6:.2f} | {r['latency_us'] / 1e3:.2f} | {r['spread']:.1%} | "
                      f"{r['held_out_us'] / 1e3:.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -162,7 +166,8 @@ def to_html(study: LatencyStudy) -> str:
     hover = [f"<b>{html.escape(r['name'])}</b>{' (seed)' if r['seed'] else ''}<br>"
              f"measured {r['latency_us'] / 1e3:.2f} ms (IQR {r['spread']:.1%})<br>held-out fit "
              f"{r['held_out_us'] / 1e3:.2f} ms<br>{r['macs'] / 1e9:.3f} GMACs, {r['cio'] / 1e6:.2f} M CIO, "
-             f"{r['concat'] / 1e6:.2f} M concat, {r['convs']} convs" for r in study.rows]
+             f"{r['concat'] / 1e6:.2f} M concat, {r['convs']} convs, {r['weights_beyond_cache'] / 1e6:.2f} M "
+             f"weights and {r['cio_beyond_cache'] / 1e6:.2f} M CIO beyond cache" for r in study.rows]
     for col, (xt, yt, x, y) in enumerate(_panels(study), start=1):
         for name, keep, marker in (("members", False, dict(size=8, color=_FAINT)),
                                    ("seeds", True, dict(size=16, color=_SEED, symbol="star",

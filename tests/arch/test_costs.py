@@ -8,7 +8,14 @@ import torch
 from torch import nn
 
 from hardsearch.arch.config import arch_from_dict
-from hardsearch.arch.costs import count_costs, normalize_input_size
+from hardsearch.arch.costs import (
+    cio_beyond,
+    count_costs,
+    layer_cio,
+    layer_weights,
+    normalize_input_size,
+    weights_beyond,
+)
 from hardsearch.arch.harmonic import plan_block
 from hardsearch.arch.model import HarmonicBlock, build_model
 from hardsearch.arch.seeds import load_seed
@@ -65,7 +72,31 @@ def assert_costs_match_traced(arch, size) -> None:
     assert report.weights == trace_weights(model, size)
     analytic_rows = [(r.in_shape, r.out_shape, r.macs, r.cio) for r in report.layers
                      if r.kind != "linear"]
-    assert analytic_rows == _conv_rows(model, size)
+    traced_rows = _conv_rows(model, size)
+    assert analytic_rows == traced_rows
+    per_conv_cio = [row[3] for row in traced_rows]
+    assert list(layer_cio(arch, size)) == per_conv_cio  # the latency model's cio_beyond_cache reads these
+    for cache in (0, 100, max(per_conv_cio) // 2, max(per_conv_cio)):
+        assert cio_beyond(arch, size, cache) == sum(max(0, c - cache) for c in per_conv_cio)
+    per_call = _weights_per_call(model, size)
+    assert list(layer_weights(arch)) == per_call  # the latency model's weights_beyond_cache reads these
+    for cache in (0, 100, max(per_call) // 2, max(per_call)):
+        assert weights_beyond(arch, cache) == sum(max(0, w - cache) for w in per_call)
+
+
+def _weights_per_call(model: nn.Module, size: tuple[int, int]) -> list[int]:
+    """Weight elements (and the classifier's bias) of every convolution and linear call, in order."""
+    calls: list[int] = []
+
+    def hook(m, inputs, output):
+        calls.append(sum(p.numel() for p in m.parameters(recurse=False)))
+
+    hooks = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    with torch.no_grad():
+        model.eval()(torch.randn(1, 3, *size))
+    for h in hooks:
+        h.remove()
+    return calls
 
 
 @pytest.mark.slow

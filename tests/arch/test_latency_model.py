@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from hardsearch.arch.costs import cost_totals
+from hardsearch.arch.costs import cio_beyond, cost_totals, weights_beyond
 from hardsearch.arch.latency_model import (
     BASELINES,
     TERMS,
@@ -26,17 +26,23 @@ from hardsearch.arch.seeds import load_seed
 from hardsearch.arch.space import load_space
 from hardsearch.core.errors import UserError
 
-TRUE = {"macs": 1.2e-5, "cio": 2.5e-3, "concat": 4e-4, "convs": 35.0}
+TRUE = {"macs": 1.2e-5, "cio": 2.5e-3, "concat": 4e-4, "convs": 35.0, "weights_beyond_cache": 2e-3,
+        "cio_beyond_cache": 3e-3}
+CACHE = 2**23  # elements: some members have a layer with more weights than this, or more CIO at 512²
 INTERCEPT = 800.0
 
 
 def synthetic(n: int = 40, *, noise: float = 0.0, seed: int = 0) -> tuple[list[dict], list[float]]:
-    """Rows of the harmonic space's real costs at 224², latencies from known coefficients."""
+    """Rows of the harmonic space's real costs at 512², latencies from known coefficients."""
     rng = np.random.default_rng(seed)
     rows = []
     for arch in load_space("harmonic").sample(n, seed=seed):
-        c = cost_totals(arch, 224)
-        rows.append({k: getattr(c, k) for k in ("macs", "cio", "concat", "convs", "weights", "params")})
+        c = cost_totals(arch, 512)
+        rows.append({**{k: getattr(c, k) for k in ("macs", "cio", "concat", "convs", "weights", "params")},
+                     "weights_beyond_cache": weights_beyond(arch, CACHE),
+                     "cio_beyond_cache": cio_beyond(arch, 512, CACHE)})
+    for term in ("weights_beyond_cache", "cio_beyond_cache"):  # both terms are exercised, and differ
+        assert n < 30 or 4 <= sum(r[term] > 0 for r in rows) < n, term
     latency = [(INTERCEPT + sum(TRUE[k] * r[k] for k in TRUE)) * (1 + noise * rng.standard_normal())
                for r in rows]
     return rows, latency
@@ -95,7 +101,7 @@ def test_partial_rank_correlation():
 def _profile() -> LatencyProfile:
     model = LatencyModel(TERMS, tuple(TRUE[t] for t in TERMS), INTERCEPT)
     return LatencyProfile(model, "Test CPU", "torch", 2, (224, 224), 1, {"spearman": 0.99, "mape": 4.2},
-                          {"members": 40})
+                          {"members": 40}, CACHE)
 
 
 def test_profile_round_trips(tmp_path):
@@ -103,18 +109,23 @@ def test_profile_round_trips(tmp_path):
     path = save_profile(profile, tmp_path / "profile.yaml")
     again = load_profile(path)
     assert again == profile
-    arch = load_seed("hardnet68")
-    c = cost_totals(arch, 224)
-    expected = INTERCEPT + sum(TRUE[t] * getattr(c, t) for t in TERMS)
+    arch = load_seed("hardnet85")  # its largest layer holds 9.4 M weights: beyond the 8 M-element cache
+    c = cost_totals(arch, 224)._asdict() | {"weights_beyond_cache": weights_beyond(arch, CACHE),
+                                            "cio_beyond_cache": cio_beyond(arch, 224, CACHE)}
+    assert c["weights_beyond_cache"] > 0
+    expected = INTERCEPT + sum(TRUE[t] * c[t] for t in TERMS)
     assert again.predict_us(arch) == pytest.approx(expected)
     assert path.read_text().startswith("# hardsearch latency profile")
 
 
 def test_profile_predicts_at_its_own_input_size(tmp_path):
     profile = _profile()
-    big = LatencyProfile(profile.model, "Test CPU", "torch", 2, (1024, 1024), 1)
+    big = LatencyProfile(profile.model, "Test CPU", "torch", 2, (1024, 1024), 1, cache_elements=CACHE)
     arch = load_seed("hardnet68")
-    assert big.predict_us(arch) == pytest.approx(profile.model.predict(cost_totals(arch, (1024, 1024))))
+    costs = cost_totals(arch, (1024, 1024))._asdict() | {"weights_beyond_cache": weights_beyond(arch, CACHE),
+                                                         "cio_beyond_cache": cio_beyond(arch, 1024, CACHE)}
+    assert costs["cio_beyond_cache"] > 0
+    assert big.predict_us(arch) == pytest.approx(profile.model.predict(costs))
     assert big.predict_us(arch) > 10 * profile.predict_us(arch)
 
 
@@ -138,6 +149,7 @@ def _write(tmp_path, change) -> str:
     (lambda d: d.update(hardsearch_latency_profile=2), "hardsearch_latency_profile: got 2; allowed: 1"),
     (lambda d: d.pop("hardsearch_latency_profile"), "not a latency profile"),
     (lambda d: d.update(device=""), "device: got ''; allowed: a non-empty string"),
+    (lambda d: d.pop("cache_elements"), "cache_elements: got None; allowed: an integer >= 0"),
 ])
 def test_bad_profiles_get_one_line_errors(tmp_path, change, message):
     path = _write(tmp_path, change)

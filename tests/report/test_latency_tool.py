@@ -20,7 +20,9 @@ from hardsearch.report.latency_render import to_markdown, write_outputs
 
 from browser import find_chromium, open_page
 
-TRUE = {"macs": 1.5e-5, "cio": 2e-3, "concat": 5e-4, "convs": 40.0}
+TRUE = {"macs": 1.5e-5, "cio": 2e-3, "concat": 5e-4, "convs": 40.0, "weights_beyond_cache": 3e-3,
+        "cio_beyond_cache": 4e-3}
+CACHE_BYTES = 2**23  # 2**21 float32 elements: both beyond-cache terms are non-zero for some members at 224²
 
 
 class FakeTimer:
@@ -30,23 +32,25 @@ class FakeTimer:
         self.calls: list[str] = []
 
     def __call__(self, arch, size, **settings) -> Timing:
-        from hardsearch.arch.costs import cost_totals
+        from hardsearch.arch.costs import cio_beyond, cost_totals, weights_beyond
 
         self.calls.append(arch.name)
-        c = cost_totals(arch, size)
-        us = 500 + sum(TRUE[k] * getattr(c, k) for k in TRUE)
+        cache = CACHE_BYTES // 4
+        c = cost_totals(arch, size)._asdict() | {"weights_beyond_cache": weights_beyond(arch, cache),
+                                                 "cio_beyond_cache": cio_beyond(arch, size, cache)}
+        us = 500 + sum(TRUE[k] * c[k] for k in TRUE)
         return Timing((us * 1e-6 * 0.99, us * 1e-6, us * 1e-6 * 1.01, us * 1e-6))
 
 
 def _settings(space, **change):
     options = {"n": 12, "seed": 0, "input_size": 64, "batch": 1, "backend": "torch", "threads": 1,
-               "warmup": 0, "repeats": 4, "out": None, **change}
+               "warmup": 0, "repeats": 4, "out": None, "cache_bytes": CACHE_BYTES, **change}
     return check_options(space, options)
 
 
 def test_a_resumed_measurement_reuses_its_rows(tmp_path):
     space = load_space("harmonic")
-    settings, n, seed, _ = _settings(space)
+    settings, n, seed, _, _ = _settings(space)
     members = members_of(space, n, seed)
     assert [m[0] for m in members[:2]] == ["hardnet68", "hardnet85"] and all(m[2] for m in members[:2])
     assert len({m[1].name for m in members}) == n
@@ -67,7 +71,7 @@ def test_a_resumed_measurement_reuses_its_rows(tmp_path):
 
 def test_rows_of_other_settings_and_torn_lines_are_left_alone(tmp_path):
     space = load_space("harmonic")
-    settings, n, seed, _ = _settings(space)
+    settings, n, seed, _, _ = _settings(space)
     members = members_of(space, 5, seed)
     measure_rows(members, settings, tmp_path, log=lambda line: None, timer=FakeTimer())
     rows_file = tmp_path / "rows.jsonl"
@@ -86,10 +90,10 @@ def test_rows_of_other_settings_and_torn_lines_are_left_alone(tmp_path):
 
 def test_analyse_recovers_the_device_and_writes_every_file(tmp_path):
     space = load_space("harmonic")
-    settings, n, seed, _ = _settings(space, n=16)
+    settings, n, seed, _, _ = _settings(space, n=16, input_size=224)
     rows = measure_rows(members_of(space, n, seed), settings, tmp_path, log=lambda line: None,
                         timer=FakeTimer())
-    study = analyse(rows, settings)
+    study = analyse(rows, settings, CACHE_BYTES)
     model = study.profile.model
     assert model.terms == TERMS
     for term, value in zip(model.terms, model.coefficients, strict=True):
@@ -100,19 +104,25 @@ def test_analyse_recovers_the_device_and_writes_every_file(tmp_path):
     assert {p.name for p in written} == {"profile.yaml", "latency.json", "latency.md", "latency.png",
                                          "latency.html"}
     profile = load_profile(tmp_path / "profile.yaml")
-    assert profile.model == model and profile.input_size == (64, 64) and profile.threads == 1
+    assert profile.model == model and profile.input_size == (224, 224) and profile.threads == 1
+    assert profile.cache_elements == CACHE_BYTES // 4 and profile.extra["cache_bytes"] == CACHE_BYTES
+    for term in ("weights_beyond_cache", "cio_beyond_cache"):  # both terms are exercised
+        assert 2 <= sum(r[term] > 0 for r in study.rows) < 16, term
     assert profile.quality["n"] == 16 and "macs_alone" in profile.quality
     data = json.loads((tmp_path / "latency.json").read_text())
     assert set(data["quality"]) >= {"fit", "macs", "cio", "macs+convs", "macs+cio+convs"}
     assert len(data["rows"]) == 16 and all("held_out_us" in r for r in data["rows"])
     text = to_markdown(study)
-    assert "| fit: MACs + CIO + concat + convs |" in text and "Partial Spearman of CIO" in text
+    assert "| fit: all six terms (+ CIO beyond cache) |" in text
+    assert "Partial Spearman of CIO" in text
     assert (tmp_path / "latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.mark.parametrize("change, message", [
     ({"backend": "tpu"}, "conf/latency.yaml: backend: got 'tpu'; allowed: torch, onnxruntime, cuda"),
-    ({"n": 4}, "conf/latency.yaml: n: got 4; allowed: an integer >= 5"),
+    ({"n": 7}, "conf/latency.yaml: n: got 7; allowed: an integer >= 8"),
+    ({"cache_bytes": -1}, "conf/latency.yaml: cache_bytes: got -1; allowed: null (read from the device) or "
+                          "an integer >= 0"),
     ({"repeats": 0}, "conf/latency.yaml: repeats: got 0; allowed: an integer >= 1"),
     ({"threads": -1}, "conf/latency.yaml: threads: got -1; allowed: an integer >= 0"),
     ({"input_size": [64]}, "conf/latency.yaml: input_size: got [64]; allowed: an integer >= 1 or [height, "
@@ -149,16 +159,17 @@ def test_onnxruntime_backend_times_the_exported_graph():
 @pytest.mark.slow
 def test_command_measures_fits_resumes_and_renders(tmp_path):
     out = tmp_path / "lat"
-    command = [sys.executable, "-m", "hardsearch.latency", "+space=harmonic", "n=5", "input_size=32",
+    command = [sys.executable, "-m", "hardsearch.latency", "+space=harmonic", "n=8", "input_size=32",
                "warmup=1", "repeats=3", "threads=1", f"out={out}"]
     first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
-    assert "[1/5] hardnet68: " in first.stdout and "fit: MACs + CIO + concat + convs" in first.stdout
+    assert "[1/8] hardnet68: " in first.stdout
+    assert "fit: all six terms (+ CIO beyond cache)" in first.stdout
     profile = load_profile(out / "profile.yaml")
     assert profile.backend == "torch" and profile.threads == 1 and profile.input_size == (32, 32)
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("measured before, reused") == 5
+    assert again.stdout.count("measured before, reused") == 8
     if find_chromium() is None:
         pytest.fail("Debian's chromium is not installed; ./dev.sh test installs it (apt-get install "
                     "chromium)")
@@ -170,7 +181,7 @@ def test_command_measures_fits_resumes_and_renders(tmp_path):
       points: document.querySelectorAll('#latency .scatterlayer .point').length,
       rows: document.querySelectorAll('table tbody tr').length}))()""")
     assert page.errors == [], page.errors
-    assert page.value == {"panels": 3, "points": 3 * 5, "rows": 10}
+    assert page.value == {"panels": 3, "points": 3 * 8, "rows": 12}
 
 
 def test_command_refuses_bad_input_in_one_line(tmp_path):
