@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validate", type=int, default=0,
                         help="members of a second draw to score the fit on")
     parser.add_argument("--validate-seed", type=int, default=1)
+    parser.add_argument("--max-spread", type=float, default=0.1,
+                        help="time a member again (3 tries in all) while its IQR / median is above this")
     args = parser.parse_args(argv)
     space = load_space(args.space)
     previous = args.out / "summary.json"
@@ -84,12 +86,13 @@ def main(argv: list[str] | None = None) -> int:
         options = {"cache_bytes": None, "n": args.n, "seed": 0, "input_size": size, "batch": 1,
                    "backend": backend, "threads": args.threads, "warmup": warmup, "repeats": repeats,
                    "out": None}
-        settings, n, seed, _, cache = check_options(space, options)
+        checked = check_options(space, options)
+        settings, n, seed, cache = checked.settings, checked.n, checked.seed, checked.cache_bytes
         h, w = normalize_input_size(size)
         folder = args.out / f"{space.name}_{backend}_{h}x{w}_b1_t{settings['threads']}"
         print(f"== {text}: {folder}", flush=True)
         rows = measure_rows(members_of(space, n, seed), settings, folder,
-                            log=lambda line: print(line, flush=True))
+                            log=lambda line: print(line, flush=True), max_spread=args.max_spread)
         study = analyse(rows, settings, cache)
         write_outputs(study, folder)
         q = study.quality
@@ -97,11 +100,12 @@ def main(argv: list[str] | None = None) -> int:
                          "threads": settings["threads"], "repeats": repeats,
                          "quality": {name: qq.as_dict() for name, qq in q.items()},
                          "partial_cio_given_macs_convs": study.partial_cio, "claim": claim_sentence(study),
+                         "split_half_spearman": study.split_half,
                          "predict": predict_cost(folder / "profile.yaml", args.space)}
         print(claim_sentence(study), flush=True)
         if args.validate:
             summary[text]["validation"] = validate(space, settings, study, folder, args.validate,
-                                                   args.validate_seed)
+                                                   args.validate_seed, args.max_spread)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_text_atomic(args.out / "summary.md", to_markdown(summary))
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def validate(space, settings: dict, study, folder: Path, n: int, seed: int) -> dict:
+def validate(space, settings: dict, study, folder: Path, n: int, seed: int, max_spread: float | None) -> dict:
     """Measure ``n`` members of a second draw (none in the first set) and score, on them, the profile
     fitted on the first set and MACs alone fitted on the same set."""
     seen = {r["digest"] for r in study.rows}
@@ -120,7 +124,8 @@ def validate(space, settings: dict, study, folder: Path, n: int, seed: int) -> d
             members.append((arch.name, arch, False))
     target = folder.with_name(folder.name + "_validation")
     print(f"== validation: {len(members)} other members (seed {seed}): {target}", flush=True)
-    rows = measure_rows(members, settings, target, log=lambda line: print(line, flush=True))
+    rows = measure_rows(members, settings, target, log=lambda line: print(line, flush=True),
+                        max_spread=max_spread)
     measured = [r["latency_us"] for r in rows]
     predicted = [study.profile.predict_us(arch) for _, arch, _ in members]
     macs = fit(study.rows, [r["latency_us"] for r in study.rows], ("macs",))
@@ -135,14 +140,16 @@ def validate(space, settings: dict, study, folder: Path, n: int, seed: int) -> d
 
 def to_markdown(summary: dict[str, dict]) -> str:
     lines = ["| setting | members | fit ρ | fit τ | fit MAPE % | MACs ρ | MACs MAPE % | CIO ρ | CIO MAPE % | "
-             "MACs+convs MAPE % | +CIO MAPE % | partial ρ(CIO) | latency_model µs/candidate |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "MACs+convs MAPE % | +CIO MAPE % | partial ρ(CIO) | measurement's own ρ | "
+             "latency_model µs/candidate |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for text, s in summary.items():
         q = s["quality"]
         lines.append(f"| {text} | {s['members']} | {q['fit']['spearman']:.3f} | {q['fit']['kendall']:.3f} | "
                      f"{q['fit']['mape']:.1f} | {q['macs']['spearman']:.3f} | {q['macs']['mape']:.1f} | "
                      f"{q['cio']['spearman']:.3f} | {q['cio']['mape']:.1f} | {q['macs+convs']['mape']:.1f} | "
                      f"{q['macs+cio+convs']['mape']:.1f} | {s['partial_cio_given_macs_convs']:+.3f} | "
+                     f"{s.get('split_half_spearman', float('nan')):.3f} | "
                      f"{s['predict']['median_us']:.0f} (max {s['predict']['max_us']:.0f}) |")
     checked = {text: s["validation"] for text, s in summary.items() if "validation" in s}
     if checked:

@@ -24,8 +24,8 @@ from hardsearch.arch.model import build_model
 from hardsearch.arch.onnx import require_onnxruntime, write_onnx
 from hardsearch.core.errors import UserError
 
-__all__ = ["BACKENDS", "Timing", "measure_latency", "time_forward", "pinned_threads", "device_name",
-           "last_level_cache_bytes"]
+__all__ = ["BACKENDS", "Timing", "measure_latency", "time_forward", "pinned_threads", "thread_count",
+           "device_name", "last_level_cache_bytes"]
 
 BACKENDS = ("torch", "onnxruntime", "cuda")
 
@@ -48,7 +48,8 @@ class Timing(NamedTuple):
         return (q3 - q1) / self.median
 
 
-def _cores(threads: int) -> int:
+def thread_count(threads: int) -> int:
+    """``threads``, or for 0 the number of cores this process may run on."""
     available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return threads or available
 
@@ -57,7 +58,7 @@ def _cores(threads: int) -> int:
 def pinned_threads(threads: int) -> Iterator[int]:
     """Fix torch's intra-op threads to ``threads`` (0 = every core this process may use) and pin the
     process to that many cores where the OS allows; both are restored afterwards. Yields the count."""
-    count = _cores(threads)
+    count = thread_count(threads)
     previous = torch.get_num_threads()
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_setaffinity") else None
     torch.set_num_threads(count)

@@ -36,7 +36,7 @@ from hardsearch.arch.costs import cio_beyond, cost_totals, weights_beyond
 from hardsearch.core.errors import UserError
 
 __all__ = ["TERMS", "COSTS", "SINGLE", "BASELINES", "LatencyModel", "Quality", "LatencyProfile", "fit",
-           "held_out", "evaluate", "partial_rank_correlation", "load_profile", "save_profile",
+           "held_out", "evaluate", "partial_rank_correlation", "split_half", "load_profile", "save_profile",
            "PROFILE_FORMAT"]
 
 #: The terms of the fitted model, in the order of its coefficients.
@@ -137,6 +137,19 @@ def evaluate(rows: Sequence[Mapping[str, float]], latency_us: Sequence[float],
     """Held-out quality and predictions of every model (name → terms), side by side."""
     return {name: (quality(pred := held_out(rows, latency_us, terms), latency_us), pred)
             for name, terms in models.items()}
+
+
+def split_half(times: Sequence[Sequence[float]]) -> float:
+    """How well the measurement ranks itself: Spearman of each member's median over its odd repeats
+    against its median over its even repeats (nan with fewer than 2 repeats or 3 members). A model
+    of the measured medians cannot be expected to rank them much better than this."""
+    from scipy import stats
+
+    if len(times) < 3 or min(len(t) for t in times) < 2:
+        return math.nan
+    odd = [float(np.median(t[0::2])) for t in times]
+    even = [float(np.median(t[1::2])) for t in times]
+    return float(stats.spearmanr(odd, even).statistic)
 
 
 def partial_rank_correlation(x: Sequence[float], y: Sequence[float],

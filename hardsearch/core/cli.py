@@ -141,7 +141,8 @@ def _group_options(group: str, *roots) -> list[str]:
     return sorted(found)
 
 
-def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any]) -> None:
+def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any], *,
+               fix_memory: bool = True) -> None:
     """Run ``task`` on the composed config (as a plain dict) under ``@hydra.main``.
 
     The command line is checked first (see :func:`check_overrides`) unless it holds Hydra
@@ -149,13 +150,17 @@ def hydra_main(prog: str, config_name: str, task: Callable[[dict[str, Any]], Any
     it is swapped for a placeholder before Hydra reads it (:mod:`hardsearch.core.secrets`): Hydra
     echoes and writes the placeholder; ``task`` gets the password. A crash (an exception that is
     not a user error) prints its traceback and one line, passwords redacted, and exits 1.
+    ``fix_memory=False`` leaves glibc's malloc as it comes (``hardsearch.latency`` times forwards
+    with the allocator a deployed model runs with: a fixed mmap threshold maps and unmaps every
+    large activation on every forward).
     """
     import hydra
     from omegaconf import DictConfig, OmegaConf
 
     from hardsearch.core.memory import fix_mmap_threshold
 
-    fix_mmap_threshold()  # every tool builds and drops models: keep freed weights out of the RSS
+    if fix_memory:  # every tool builds and drops models: keep freed weights out of the RSS
+        fix_mmap_threshold()
     register_search_path()
     args = run_user_errors(prog, lambda: hide_passwords(sys.argv[1:]))
     sys.argv[1:] = args  # what Hydra parses, echoes and saves, and W&B records

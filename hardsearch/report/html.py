@@ -27,7 +27,7 @@ from hardsearch.report.text import (
 )
 from hardsearch.study.objectives import ProxyLike, format_objective, is_accuracy
 
-__all__ = ["write_html", "to_html", "hover_text"]
+__all__ = ["write_html", "to_html", "hover_text", "PAGE_STYLE"]
 
 _FAINT, _FRONT, _SEED = "rgba(120,120,120,0.35)", "#1f77b4", "#d62728"
 
@@ -138,6 +138,9 @@ _STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#222}
 table{border-collapse:collapse;font-size:13px}
 td,th{border:1px solid #ddd;padding:3px 8px;text-align:right;white-space:nowrap}
 td:nth-child(2),td:nth-last-child(-n+2){text-align:left;font-family:monospace}th{background:#f4f4f4}"""
+
+#: The page style, shared by every hardsearch HTML page (the Pareto report, the latency model).
+PAGE_STYLE = _STYLE
 
 
 def to_html(report: ParetoReport) -> str:

@@ -22,7 +22,7 @@ from hardsearch.arch.latency import (
     BACKENDS,
     device_name,
     last_level_cache_bytes,
-    pinned_threads,
+    thread_count,
     time_forward,
 )
 from hardsearch.arch.latency_model import (
@@ -33,6 +33,7 @@ from hardsearch.arch.latency_model import (
     evaluate,
     fit,
     partial_rank_correlation,
+    split_half,
 )
 from hardsearch.arch.space import (
     SearchSpace,
@@ -48,8 +49,8 @@ from hardsearch.core.files import append_line, read_json_lines
 from hardsearch.core.options import check_int, fail
 from hardsearch.core.paths import RESULTS_DIR
 
-__all__ = ["LatencyStudy", "check_options", "settings_of", "members_of", "stored_rows", "measure_rows",
-           "analyse", "latency", "main"]
+__all__ = ["LatencyStudy", "LatencyOptions", "check_options", "settings_of", "members_of", "stored_rows",
+           "measure_rows", "analyse", "latency", "main"]
 
 SOURCE = "conf/latency.yaml"
 ROW_COSTS = ("params", "macs", "cio", "concat", "convs", "weights", "peak_activations")
@@ -63,6 +64,7 @@ class LatencyStudy(NamedTuple):
     quality: dict[str, Quality]  # model name (BASELINES) -> held-out quality
     partial_cio: float  # Spearman of CIO and latency with MACs and convs partialled out
     profile: LatencyProfile
+    split_half: float  # Spearman of the members' odd-repeat medians against their even-repeat medians
 
 
 def settings_of(*, space: SearchSpace, input_size: tuple[int, int], batch: int, backend: str, threads: int,
@@ -112,9 +114,14 @@ def stored_rows(path: Path, settings: Mapping[str, Any],
 
 
 def measure_rows(members: Sequence[tuple[str, ArchConfig, bool]], settings: Mapping[str, Any], out: Path, *,
-                 log: Callable[[str], None] = print,
-                 timer: Callable[..., Any] = time_forward) -> list[dict[str, Any]]:
-    """Time every member not yet in ``out/rows.jsonl`` and append its row; all members' rows, in order."""
+                 log: Callable[[str], None] = print, timer: Callable[..., Any] = time_forward,
+                 max_spread: float | None = None, tries: int = 3) -> list[dict[str, Any]]:
+    """Time every member not yet in ``out/rows.jsonl`` and append its row; all members' rows, in order.
+
+    A timing whose spread (IQR / median) is above ``max_spread`` (something else ran meanwhile) is
+    taken again, up to ``tries`` times in all, and the steadiest one is kept; a stored row above it
+    that has not had its ``tries`` is measured again (the new row is appended; the last one wins).
+    """
     out.mkdir(parents=True, exist_ok=True)
     path = out / "rows.jsonl"
     done = stored_rows(path, settings, log)
@@ -122,21 +129,35 @@ def measure_rows(members: Sequence[tuple[str, ArchConfig, bool]], settings: Mapp
     rows = []
     for i, (label, arch, is_seed) in enumerate(members, start=1):
         digest = arch_digest(arch)
-        if digest in done:
-            rows.append(done[digest])
+        stored = done.get(digest)
+        steady = stored is not None and (max_spread is None or stored["spread"] <= max_spread
+                                         or stored.get("tries", 1) >= tries)
+        if steady:
+            rows.append(stored)
             log(f"[{i}/{len(members)}] {label}: measured before, reused from {path}")
             continue
         costs = count_costs(arch, size)
-        timing = timer(arch, size, batch=settings["batch"], repeats=settings["repeats"],
-                       warmup=settings["warmup"], threads=settings["threads"], backend=settings["backend"])
+        best, attempts = None, 0
+        while attempts < tries:
+            attempts += 1
+            timing = timer(arch, size, **{k: settings[k] for k in ("batch", "repeats", "warmup", "threads",
+                                                                   "backend")})
+            if best is None or timing.spread < best.spread:
+                best = timing
+            if max_spread is None or timing.spread <= max_spread:
+                break
         row = {"name": label, "digest": digest, "seed": is_seed, "settings": dict(settings),
                **{key: getattr(costs, key) for key in ROW_COSTS},
-               "latency_us": timing.median * 1e6, "spread": timing.spread,
-               "times_us": [t * 1e6 for t in timing.times], "arch": arch_to_dict(arch)}
+               "latency_us": best.median * 1e6, "spread": best.spread, "tries": attempts,
+               "times_us": [t * 1e6 for t in best.times], "arch": arch_to_dict(arch)}
         append_line(path, json.dumps(row))
         rows.append(row)
-        log(f"[{i}/{len(members)}] {label}: {costs.macs / 1e9:.2f} GMACs, {costs.cio / 1e6:.1f} M CIO, "
-            f"{costs.convs} convs: {timing.median * 1e3:.2f} ms (IQR {timing.spread:.1%} of the median)")
+        again = " (noisy before, measured again)" if stored is not None else ""
+        noisy = (f"; {attempts} tries, the steadiest kept" if attempts > 1 else "") + (
+            " - still above max_spread" if max_spread is not None and best.spread > max_spread else "")
+        log(f"[{i}/{len(members)}] {label}{again}: {costs.macs / 1e9:.2f} GMACs, {costs.cio / 1e6:.1f} M "
+            f"CIO, {costs.convs} convs: {best.median * 1e3:.2f} ms (IQR {best.spread:.1%} of the "
+            f"median{noisy})")
     return rows
 
 
@@ -165,14 +186,16 @@ def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], cach
         model, settings["device"], settings["backend"], settings["threads"], tuple(settings["input_size"]),
         settings["batch"],
         {"held_out": f"leave-one-out over {q.n} members", **q.as_dict(),
-         "macs_alone": quality["macs"].as_dict(), "partial_cio_given_macs_convs": round(partial, 4)},
+         "macs_alone": quality["macs"].as_dict(), "partial_cio_given_macs_convs": round(partial, 4),
+         "split_half_spearman": round(split_half([r["times_us"] for r in rows]), 4)},
         {"space": settings["space"], "members": len(rows), "warmup": settings["warmup"],
          "repeats": settings["repeats"], "host": settings["host"], "cache_bytes": cache_bytes,
          "torch": _version("torch"),
          **({"onnxruntime": _version("onnxruntime")} if settings["backend"] == "onnxruntime" else {}),
          "measured": time.strftime("%Y-%m-%d")}, cache_elements)
     out_rows = [{**r, "held_out_us": float(p)} for r, p in zip(rows, held, strict=True)]
-    return LatencyStudy(dict(settings), out_rows, quality, partial, profile)
+    return LatencyStudy(dict(settings), out_rows, quality, partial, profile,
+                        split_half([r["times_us"] for r in rows]))
 
 
 def _version(module: str) -> str:
@@ -184,19 +207,29 @@ def _version(module: str) -> str:
         return "unknown"
 
 
-def _options(options: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any], int, int, Path | None, int]:
+def _options(options: Mapping[str, Any]) -> tuple[SearchSpace, LatencyOptions]:
     if "space" not in options or not isinstance(options["space"], Mapping):
         raise UserError("space: missing; choose a search space with +space=NAME; allowed: "
                         + ", ".join(space_names()))
     raw = options["space"]
     space = space_from_dict(raw, source=space_source(str(raw.get("name", "space"))))
-    return (space, *check_options(space, options))
+    return space, check_options(space, options)
 
 
-def check_options(space: SearchSpace,
-                  options: Mapping[str, Any]) -> tuple[dict[str, Any], int, int, Path | None, int]:
-    """The measurement settings, ``n``, ``seed``, ``out`` and the cache size of ``conf/latency.yaml``'s
-    keys, checked (one-line errors naming the key) before anything is measured."""
+class LatencyOptions(NamedTuple):
+    """``conf/latency.yaml`` checked into plain data."""
+
+    settings: dict[str, Any]  # what every row is measured under (rows of other settings are not mixed)
+    n: int
+    seed: int
+    out: Path | None
+    cache_bytes: int  # the last-level cache the *_beyond_cache terms are counted with
+    max_spread: float | None  # a timing noisier than this is taken again
+    tries: int
+
+
+def check_options(space: SearchSpace, options: Mapping[str, Any]) -> LatencyOptions:
+    """``conf/latency.yaml``'s keys checked (one-line errors naming the key) before anything is measured."""
     n = check_int(options.get("n"), "n", minimum=8, source=SOURCE)
     seed = options.get("seed")
     if isinstance(seed, bool) or not isinstance(seed, int):
@@ -215,8 +248,12 @@ def check_options(space: SearchSpace,
     out = options.get("out")
     if out is not None and (not isinstance(out, str) or not out):
         raise fail("out", out, "null or a folder path", SOURCE)
-    with pinned_threads(threads) as count:  # the count the rows are measured with, 0 resolved
-        pass
+    count = thread_count(threads)  # the count the rows are measured with, 0 resolved
+    max_spread = options.get("max_spread")
+    if max_spread is not None and (isinstance(max_spread, bool) or not isinstance(max_spread, (int, float))
+                                   or not max_spread > 0):
+        raise fail("max_spread", max_spread, "null (accept any) or a number > 0, e.g. 0.1", SOURCE)
+    tries = check_int(options.get("tries", 3), "tries", minimum=1, source=SOURCE)
     if backend == "cuda":
         import torch
 
@@ -238,7 +275,7 @@ def check_options(space: SearchSpace,
                             "allowed: cache_bytes=BYTES (e.g. 33554432 for 32 MiB)")
     elif isinstance(cache, bool) or not isinstance(cache, int) or cache < 0:
         raise fail("cache_bytes", cache, "null (read from the device) or an integer >= 0", SOURCE)
-    return settings, n, seed, Path(out) if out else None, cache
+    return LatencyOptions(settings, n, seed, Path(out) if out else None, cache, max_spread, tries)
 
 
 def check_sizes(archs: Sequence[ArchConfig], size: tuple[int, int]) -> None:
@@ -254,11 +291,12 @@ def latency(options: Mapping[str, Any]) -> LatencyStudy:
     """The command: options are the composed ``conf/latency.yaml`` as a plain dict."""
     from hardsearch.report.latency_render import format_table, write_outputs
 
-    space, settings, n, seed, out, cache = _options(options)
+    space, checked = _options(options)
+    settings, out, cache = checked.settings, checked.out, checked.cache_bytes
     h, w = settings["input_size"]
     out = out or RESULTS_DIR / "latency" / (f"{space.name}_{settings['backend']}_{h}x{w}_b{settings['batch']}"
                                             f"_t{settings['threads']}")
-    members = members_of(space, n, seed)
+    members = members_of(space, checked.n, checked.seed)
     check_sizes([arch for _, arch, _ in members], tuple(settings["input_size"]))
     print(f"latency: space {space.name}, {len(members)} members ({sum(m[2] for m in members)} seeds), "
           f"{settings['backend']} on {settings['device']} with {settings['threads']} threads, {h}x{w}, batch "
@@ -266,7 +304,8 @@ def latency(options: Mapping[str, Any]) -> LatencyStudy:
           f"last-level cache {cache / 2**20:g} MiB; "
           f"output {out}",
           flush=True)
-    rows = measure_rows(members, settings, out, log=lambda line: print(line, flush=True))
+    rows = measure_rows(members, settings, out, log=lambda line: print(line, flush=True),
+                        max_spread=checked.max_spread, tries=checked.tries)
     study = analyse(rows, settings, cache)
     written = write_outputs(study, out)
     print()
@@ -277,7 +316,7 @@ def latency(options: Mapping[str, Any]) -> LatencyStudy:
 
 
 def main() -> None:
-    hydra_main("hardsearch.latency", "latency", latency)
+    hydra_main("hardsearch.latency", "latency", latency, fix_memory=False)
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def claim_sentence(study: LatencyStudy) -> str:
     return (f"Partial Spearman of CIO with latency given MACs and convs: {_f(study.partial_cio)}. Held out, "
             f"MACs + convs has MAPE {without:.1f} % and adding CIO gives {with_cio:.1f} %: CIO "
             + ("adds to MACs here" if adds else "does not add to MACs here")
-            + f"; the full fit has {q['fit'].mape:.1f} % against {q['macs'].mape:.1f} % for MACs alone.")
+            + f"; the full fit has {q['fit'].mape:.1f} % against {q['macs'].mape:.1f} % for MACs alone. The "
+            f"measurement ranks itself at Spearman {_f(study.split_half)} (odd against even repeats).")
 
 
 def _table_rows(study: LatencyStudy) -> list[tuple[str, ...]]:
@@ -103,6 +104,7 @@ def to_json(study: LatencyStudy) -> dict[str, Any]:
     return {"settings": study.settings,
             "quality": {name: q.as_dict() for name, q in study.quality.items()},
             "partial_cio_given_macs_convs": study.partial_cio,
+            "split_half_spearman": study.split_half,
             "profile": study.profile.to_dict(),
             "rows": [{k: v for k, v in r.items() if k not in ("settings", "arch")} for r in study.rows]}
 
@@ -192,11 +194,11 @@ def to_html(study: LatencyStudy) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in _HEAD)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
                    for r in _table_rows(study))
-    from hardsearch.report.html import _STYLE
+    from hardsearch.report.html import PAGE_STYLE
 
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hardsearch: latency model</title>
-<style>{_STYLE}</style></head><body>
+<style>{PAGE_STYLE}</style></head><body>
 <h1>Latency model: {html.escape(_where(study))}</h1>
 <p>{html.escape(claim_sentence(study))}</p>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
