@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validate", type=int, default=0,
                         help="members of a second draw to score the fit on")
     parser.add_argument("--validate-seed", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=3, help="passes over all members (median of rounds)")
     parser.add_argument("--max-spread", type=float, default=0.1,
                         help="time a member again (3 tries in all) while its IQR / median is above this")
     args = parser.parse_args(argv)
@@ -92,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         folder = args.out / f"{space.name}_{backend}_{h}x{w}_b1_t{settings['threads']}"
         print(f"== {text}: {folder}", flush=True)
         rows = measure_rows(members_of(space, n, seed), settings, folder,
-                            log=lambda line: print(line, flush=True), max_spread=args.max_spread)
+                            log=lambda line: print(line, flush=True), max_spread=args.max_spread,
+                            rounds=args.rounds)
         study = analyse(rows, settings, cache)
         write_outputs(study, folder)
         q = study.quality
@@ -105,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         print(claim_sentence(study), flush=True)
         if args.validate:
             summary[text]["validation"] = validate(space, settings, study, folder, args.validate,
-                                                   args.validate_seed, args.max_spread)
+                                                   args.validate_seed, args.max_spread, args.rounds)
     args.out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(args.out / "summary.json", json.dumps(summary, indent=2) + "\n")
     write_text_atomic(args.out / "summary.md", to_markdown(summary))
@@ -113,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def validate(space, settings: dict, study, folder: Path, n: int, seed: int, max_spread: float | None) -> dict:
+def validate(space, settings: dict, study, folder: Path, n: int, seed: int, max_spread: float | None,
+             rounds: int) -> dict:
     """Measure ``n`` members of a second draw (none in the first set) and score, on them, the profile
     fitted on the first set and MACs alone fitted on the same set."""
     seen = {r["digest"] for r in study.rows}
@@ -125,7 +128,7 @@ def validate(space, settings: dict, study, folder: Path, n: int, seed: int, max_
     target = folder.with_name(folder.name + "_validation")
     print(f"== validation: {len(members)} other members (seed {seed}): {target}", flush=True)
     rows = measure_rows(members, settings, target, log=lambda line: print(line, flush=True),
-                        max_spread=max_spread)
+                        max_spread=max_spread, rounds=rounds)
     measured = [r["latency_us"] for r in rows]
     predicted = [study.profile.predict_us(arch) for _, arch, _ in members]
     macs = fit(study.rows, [r["latency_us"] for r in study.rows], ("macs",))

@@ -36,7 +36,8 @@ from hardsearch.arch.harmonic import plan_block
 from hardsearch.core.errors import UserError
 
 __all__ = ["LayerCost", "StageCost", "CostReport", "CostTotals", "count_costs", "cost_totals",
-           "normalize_input_size", "layer_weights", "weights_beyond", "layer_cio", "cio_beyond"]
+           "normalize_input_size", "layer_weights", "weights_beyond", "layer_cio", "cio_beyond",
+           "latency_costs"]
 
 Shape = tuple[int, int, int]
 
@@ -247,19 +248,71 @@ def _vanished(h: int, w: int, where: str) -> None:
         raise UserError(f"input_size: the feature map vanishes at {where}")
 
 
-@lru_cache(maxsize=65536)
-def _stage_totals(channels: int, growth: int, depth: int, out_channels: int, downsample: bool,
-                  multiplier: float, link_base: int, keep_base: bool, ds: bool, h: int, w: int,
-                  image: int) -> tuple[CostTotals, int, int]:
-    """One stage's totals and the size after it."""
+class _Part(NamedTuple):
+    """A stage's (or the stem's) totals and the size after it."""
+
+    totals: CostTotals
+    h: int
+    w: int
+
+
+class _Layers(NamedTuple):
+    """A stage's (or the stem's) convolutions' CIO and weights, in order."""
+
+    cio: tuple[int, ...]
+    weights: tuple[int, ...]
+
+
+@lru_cache(maxsize=4096)
+def _stage_layers(*key: Any) -> tuple[_Part, _Layers]:
+    """One stage counted once (``key``: :func:`_stage_totals`'s arguments): its totals, the size after
+    it, and its layers. Layer lists take room, so only the latest few thousand stages keep them;
+    :func:`_stage_totals` keeps the totals of many more."""
+    channels, growth, depth, out_channels, downsample, multiplier, link_base, keep_base, ds, h, w, image = key
     c = _Counter()
     h, w = _stage(c, "stage", channels, growth, depth, out_channels, downsample, multiplier, link_base,
                   keep_base, ds, h, w, image, _vanished)
-    return _totals(c.stages[0]), h, w
+    return _Part(_totals(c.stages[0]), h, w), _Layers(tuple(r.cio for r in c.rows),
+                                                      tuple(r.weights for r in c.rows))
+
+
+@lru_cache(maxsize=65536)
+def _stage_totals(channels: int, growth: int, depth: int, out_channels: int, downsample: bool,
+                  multiplier: float, link_base: int, keep_base: bool, ds: bool, h: int, w: int,
+                  image: int) -> _Part:
+    """One stage's totals and the size after it (memoised; counted by :func:`_stage_layers`)."""
+    return _stage_layers(channels, growth, depth, out_channels, downsample, multiplier, link_base, keep_base,
+                         ds, h, w, image)[0]
 
 
 def _totals(s: StageCost) -> CostTotals:
     return CostTotals(s.params, s.macs, s.cio, s.peak_activations, s.concat, s.convs, s.weights)
+
+
+def _parts(arch: ArchConfig, input_size: int | tuple[int, int], *,
+           layers: bool = False) -> tuple[list[_Part], CostTotals, list[_Layers]]:
+    """The stem and every stage, each counted once per distinct stage and size (memoised), the head,
+    and with ``layers`` every part's layers.
+
+    Raises the same :class:`UserError` as :func:`count_costs` for an input too small.
+    """
+    height, width = normalize_input_size(input_size)
+    image = 3 * height * width
+    channels = arch.stem[1]
+    try:
+        stem = _stem_layers(arch.stem[0], arch.stem[1], arch.depthwise, (height, width))
+        parts, rows = [stem[0]], [stem[1]]
+        for stage in arch.stages:
+            key = (channels, stage.growth, stage.depth, stage.out_channels, stage.downsample, arch.multiplier,
+                   arch.link_base, arch.keep_base, arch.depthwise, parts[-1].h, parts[-1].w, image)
+            parts.append(_stage_totals(*key))
+            if layers:
+                rows.append(_stage_layers(*key)[1])
+            channels = stage.out_channels
+    except UserError:
+        count_costs(arch, input_size)  # raises the error that names the stage
+        raise
+    return parts, _head_totals(channels, arch.num_classes, parts[-1].h, parts[-1].w, image), rows
 
 
 def cost_totals(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> CostTotals:
@@ -268,21 +321,11 @@ def cost_totals(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> Co
 
     Raises the same :class:`UserError` as :func:`count_costs` for an input too small.
     """
-    height, width = normalize_input_size(input_size)
-    image = 3 * height * width
-    channels = arch.stem[1]
-    try:
-        total, (h, w) = _stem_totals(arch.stem[0], arch.stem[1], arch.depthwise, (height, width))
-        for stage in arch.stages:
-            t, h, w = _stage_totals(
-                channels, stage.growth, stage.depth, stage.out_channels, stage.downsample, arch.multiplier,
-                arch.link_base, arch.keep_base, arch.depthwise, h, w, image)
-            total = _add(total, t)
-            channels = stage.out_channels
-    except UserError:
-        count_costs(arch, input_size)  # raises the error that names the stage
-        raise
-    return _add(total, _head_totals(channels, arch.num_classes, h, w, image))
+    parts, head, _ = _parts(arch, input_size)
+    total = parts[0].totals
+    for part in parts[1:]:
+        total = _add(total, part.totals)
+    return _add(total, head)
 
 
 def _ignore(h: int, w: int, where: str) -> None:
@@ -322,39 +365,11 @@ def weights_beyond(arch: ArchConfig, cache_elements: int) -> int:
     return sum(w - cache_elements for w in layer_weights(arch) if w > cache_elements)
 
 
-@lru_cache(maxsize=65536)
-def _stage_cio(channels: int, growth: int, depth: int, out_channels: int, downsample: bool, multiplier: float,
-               link_base: int, keep_base: bool, ds: bool, h: int, w: int) -> tuple[tuple[int, ...], int, int]:
-    c = _Counter()
-    h, w = _stage(c, "stage", channels, growth, depth, out_channels, downsample, multiplier, link_base,
-                  keep_base, ds, h, w, 0, _vanished)
-    return tuple(r.cio for r in c.rows), h, w
-
-
-@lru_cache(maxsize=4096)
-def _stem_cio(c0: int, c1: int, ds: bool, height: int, width: int) -> tuple[tuple[int, ...], int, int]:
-    c = _Counter()
-    h, w = _stem(c, c0, c1, ds, height, width, 0, _vanished)
-    return tuple(r.cio for r in c.rows), h, w
-
-
 def layer_cio(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> tuple[int, ...]:
     """CIO of every convolution in execution order (the ``cio`` of :func:`count_costs`'s convolution
     rows), memoised per stage and input size. Raises :class:`UserError` for an input too small."""
-    height, width = normalize_input_size(input_size)
-    try:
-        out, h, w = _stem_cio(arch.stem[0], arch.stem[1], arch.depthwise, height, width)
-        out = list(out)
-        channels = arch.stem[1]
-        for stage in arch.stages:
-            rows, h, w = _stage_cio(channels, stage.growth, stage.depth, stage.out_channels, stage.downsample,
-                                    arch.multiplier, arch.link_base, arch.keep_base, arch.depthwise, h, w)
-            out += rows
-            channels = stage.out_channels
-    except UserError:
-        count_costs(arch, input_size)  # raises the error that names the stage
-        raise
-    return tuple(out)
+    _, _, rows = _parts(arch, input_size, layers=True)
+    return tuple(c for part in rows for c in part.cio)
 
 
 def cio_beyond(arch: ArchConfig, input_size: int | tuple[int, int], cache_elements: int) -> int:
@@ -365,6 +380,22 @@ def cio_beyond(arch: ArchConfig, input_size: int | tuple[int, int], cache_elemen
     return sum(c - cache_elements for c in layer_cio(arch, input_size) if c > cache_elements)
 
 
+def latency_costs(arch: ArchConfig, input_size: int | tuple[int, int], cache_elements: int) -> dict[str, int]:
+    """Every cost a latency model may use, from one memoised pass over the stages: the totals of
+    :func:`cost_totals` plus ``weights_beyond_cache`` and ``cio_beyond_cache`` (as
+    :func:`weights_beyond` and :func:`cio_beyond` count them)."""
+    parts, head, rows = _parts(arch, input_size, layers=True)
+    total = parts[0].totals
+    for part in parts[1:]:
+        total = _add(total, part.totals)
+    weights = [w for part in rows for w in part.weights]
+    weights.append(head.weights)
+    cio = [c for part in rows for c in part.cio]
+    return {**_add(total, head)._asdict(),
+            "weights_beyond_cache": sum(w - cache_elements for w in weights if w > cache_elements),
+            "cio_beyond_cache": sum(c - cache_elements for c in cio if c > cache_elements)}
+
+
 def _add(a: CostTotals, b: CostTotals) -> CostTotals:
     """Totals of two consecutive parts: sums, and the larger peak."""
     return CostTotals(a.params + b.params, a.macs + b.macs, a.cio + b.cio,
@@ -373,12 +404,13 @@ def _add(a: CostTotals, b: CostTotals) -> CostTotals:
 
 
 @lru_cache(maxsize=4096)
-def _stem_totals(c0: int, c1: int, ds: bool, size: tuple[int, int]) -> tuple[CostTotals, tuple[int, int]]:
-    """The stem's totals and the size after it."""
+def _stem_layers(c0: int, c1: int, ds: bool, size: tuple[int, int]) -> tuple[_Part, _Layers]:
+    """The stem counted once: its totals, the size after it, its layers' CIO and weights."""
     height, width = size
     c = _Counter()
     h, w = _stem(c, c0, c1, ds, height, width, 3 * height * width, _vanished)
-    return _totals(c.stages[0]), (h, w)
+    return _Part(_totals(c.stages[0]), h, w), _Layers(tuple(r.cio for r in c.rows),
+                                                      tuple(r.weights for r in c.rows))
 
 
 def _stem(c: _Counter, c0: int, c1: int, ds: bool, height: int, width: int, image: int,

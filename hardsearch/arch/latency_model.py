@@ -32,7 +32,7 @@ import numpy as np
 import yaml
 
 from hardsearch.arch.config import ArchConfig
-from hardsearch.arch.costs import cio_beyond, cost_totals, weights_beyond
+from hardsearch.arch.costs import latency_costs
 from hardsearch.core.errors import UserError
 
 __all__ = ["TERMS", "COSTS", "SINGLE", "BASELINES", "LatencyModel", "Quality", "LatencyProfile", "fit",
@@ -181,14 +181,9 @@ class LatencyProfile:
     extra: dict[str, Any] = field(default_factory=dict)  # provenance: members, torch version, date
     cache_elements: int = 0  # the last-level cache in weight elements (weights_beyond_cache)
 
-    def costs(self, arch: ArchConfig) -> dict[str, float]:
-        """The model's cost terms of ``arch`` at the profile's input size (closed form, memoised)."""
-        costs: dict[str, float] = cost_totals(arch, self.input_size)._asdict()
-        if "weights_beyond_cache" in self.model.terms:
-            costs["weights_beyond_cache"] = weights_beyond(arch, self.cache_elements)
-        if "cio_beyond_cache" in self.model.terms:
-            costs["cio_beyond_cache"] = cio_beyond(arch, self.input_size, self.cache_elements)
-        return costs
+    def costs(self, arch: ArchConfig) -> dict[str, int]:
+        """Every cost term of ``arch`` at the profile's input size (closed form, one memoised pass)."""
+        return latency_costs(arch, self.input_size, self.cache_elements)
 
     def predict_us(self, arch: ArchConfig) -> float:
         """Predicted latency of ``arch`` in microseconds at the profile's input size and batch."""

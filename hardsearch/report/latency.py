@@ -50,9 +50,10 @@ from hardsearch.core.options import check_int, fail
 from hardsearch.core.paths import RESULTS_DIR
 
 __all__ = ["LatencyStudy", "LatencyOptions", "check_options", "settings_of", "members_of", "stored_rows",
-           "measure_rows", "analyse", "latency", "main"]
+           "combine_rounds", "measure_rows", "analyse", "latency", "main"]
 
 SOURCE = "conf/latency.yaml"
+TIMER_KEYS = ("batch", "repeats", "warmup", "threads", "backend")  # what the timer is called with
 ROW_COSTS = ("params", "macs", "cio", "concat", "convs", "weights", "peak_activations")
 
 
@@ -94,12 +95,12 @@ def members_of(space: SearchSpace, n: int, seed: int) -> list[tuple[str, ArchCon
 
 
 def stored_rows(path: Path, settings: Mapping[str, Any],
-                log: Callable[[str], None] = lambda line: None) -> dict[str, dict[str, Any]]:
-    """The rows of ``path`` measured under ``settings``, by architecture digest (the last wins).
+                log: Callable[[str], None] = lambda line: None) -> dict[tuple[str, int], dict[str, Any]]:
+    """The rows of ``path`` measured under ``settings``, by (architecture digest, round); the last wins.
 
     A line that does not parse (a write cut short by a crash) is skipped with a note, never removed.
     """
-    rows: dict[str, dict[str, Any]] = {}
+    rows: dict[tuple[str, int], dict[str, Any]] = {}
     if not path.is_file():
         return rows
     other = 0
@@ -107,58 +108,77 @@ def stored_rows(path: Path, settings: Mapping[str, Any],
         if row.get("settings") != dict(settings):
             other += 1
             continue
-        rows[row["digest"]] = row
+        rows[row["digest"], row.get("round", 0)] = row
     if other:
         log(f"latency: {path}: ignoring {other} rows measured with other settings")
     return rows
 
 
+def combine_rounds(rounds: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One member's rows of every round as one: its latency is the median of the rounds' medians (a
+    slow spell of the machine during one round does not move it), its spread the rounds' median."""
+    import statistics
+
+    first = dict(rounds[0])
+    if len(rounds) == 1:
+        return {**first, "rounds": 1, "round_latencies_us": [first["latency_us"]]}
+    latencies = [r["latency_us"] for r in rounds]
+    return {**first, "latency_us": statistics.median(latencies), "spread": statistics.median(
+        r["spread"] for r in rounds), "times_us": [t for r in rounds for t in r["times_us"]],
+        "rounds": len(rounds), "round_latencies_us": latencies}
+
+
 def measure_rows(members: Sequence[tuple[str, ArchConfig, bool]], settings: Mapping[str, Any], out: Path, *,
                  log: Callable[[str], None] = print, timer: Callable[..., Any] = time_forward,
-                 max_spread: float | None = None, tries: int = 3) -> list[dict[str, Any]]:
-    """Time every member not yet in ``out/rows.jsonl`` and append its row; all members' rows, in order.
+                 max_spread: float | None = None, tries: int = 3, rounds: int = 1) -> list[dict[str, Any]]:
+    """Time every member in each of ``rounds`` passes over all of them, appending each (member, round)
+    not yet in ``out/rows.jsonl`` as soon as it is timed; every member's rounds combined
+    (:func:`combine_rounds`), in order.
 
-    A timing whose spread (IQR / median) is above ``max_spread`` (something else ran meanwhile) is
-    taken again, up to ``tries`` times in all, and the steadiest one is kept; a stored row above it
-    that has not had its ``tries`` is measured again (the new row is appended; the last one wins).
+    Passes rather than back-to-back repeats: on a shared machine speed drifts over minutes, and a
+    member timed only during a slow spell would look slow; across passes every member meets the
+    same spells. A timing whose spread (IQR / median) is above ``max_spread`` (something else ran
+    meanwhile) is taken again, up to ``tries`` times in all, and the steadiest one is kept; a stored
+    row above it that has not had its ``tries`` is measured again (the new row is appended).
     """
     out.mkdir(parents=True, exist_ok=True)
     path = out / "rows.jsonl"
     done = stored_rows(path, settings, log)
     size = tuple(settings["input_size"])
-    rows = []
-    for i, (label, arch, is_seed) in enumerate(members, start=1):
-        digest = arch_digest(arch)
-        stored = done.get(digest)
-        steady = stored is not None and (max_spread is None or stored["spread"] <= max_spread
-                                         or stored.get("tries", 1) >= tries)
-        if steady:
-            rows.append(stored)
-            log(f"[{i}/{len(members)}] {label}: measured before, reused from {path}")
-            continue
-        costs = count_costs(arch, size)
-        best, attempts = None, 0
-        while attempts < tries:
-            attempts += 1
-            timing = timer(arch, size, **{k: settings[k] for k in ("batch", "repeats", "warmup", "threads",
-                                                                   "backend")})
-            if best is None or timing.spread < best.spread:
-                best = timing
-            if max_spread is None or timing.spread <= max_spread:
-                break
-        row = {"name": label, "digest": digest, "seed": is_seed, "settings": dict(settings),
-               **{key: getattr(costs, key) for key in ROW_COSTS},
-               "latency_us": best.median * 1e6, "spread": best.spread, "tries": attempts,
-               "times_us": [t * 1e6 for t in best.times], "arch": arch_to_dict(arch)}
-        append_line(path, json.dumps(row))
-        rows.append(row)
-        again = " (noisy before, measured again)" if stored is not None else ""
-        noisy = (f"; {attempts} tries, the steadiest kept" if attempts > 1 else "") + (
-            " - still above max_spread" if max_spread is not None and best.spread > max_spread else "")
-        log(f"[{i}/{len(members)}] {label}{again}: {costs.macs / 1e9:.2f} GMACs, {costs.cio / 1e6:.1f} M "
-            f"CIO, {costs.convs} convs: {best.median * 1e3:.2f} ms (IQR {best.spread:.1%} of the "
-            f"median{noisy})")
-    return rows
+    measured: dict[str, list[dict[str, Any]]] = {}
+    for rnd in range(rounds):
+        where = f"round {rnd + 1}/{rounds} " if rounds > 1 else ""
+        for i, (label, arch, is_seed) in enumerate(members, start=1):
+            digest = arch_digest(arch)
+            stored = done.get((digest, rnd))
+            steady = stored is not None and (max_spread is None or stored["spread"] <= max_spread
+                                             or stored.get("tries", 1) >= tries)
+            if steady:
+                measured.setdefault(digest, []).append(stored)
+                log(f"{where}[{i}/{len(members)}] {label}: measured before, reused from {path}")
+                continue
+            costs = count_costs(arch, size)
+            best, attempts = None, 0
+            while attempts < tries:
+                attempts += 1
+                timing = timer(arch, size, **{k: settings[k] for k in TIMER_KEYS})
+                if best is None or timing.spread < best.spread:
+                    best = timing
+                if max_spread is None or timing.spread <= max_spread:
+                    break
+            row = {"name": label, "digest": digest, "seed": is_seed, "settings": dict(settings), "round": rnd,
+                   **{key: getattr(costs, key) for key in ROW_COSTS},
+                   "latency_us": best.median * 1e6, "spread": best.spread, "tries": attempts,
+                   "times_us": [t * 1e6 for t in best.times], "arch": arch_to_dict(arch)}
+            append_line(path, json.dumps(row))
+            measured.setdefault(digest, []).append(row)
+            again = " (noisy before, measured again)" if stored is not None else ""
+            noisy = (f"; {attempts} tries, the steadiest kept" if attempts > 1 else "") + (
+                " - still above max_spread" if max_spread is not None and best.spread > max_spread else "")
+            log(f"{where}[{i}/{len(members)}] {label}{again}: {costs.macs / 1e9:.2f} GMACs, "
+                f"{costs.cio / 1e6:.1f} M CIO, {costs.convs} convs: {best.median * 1e3:.2f} ms (IQR "
+                f"{best.spread:.1%} of the median{noisy})")
+    return [combine_rounds(measured[arch_digest(arch)]) for _, arch, _ in members]
 
 
 def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], cache_bytes: int) -> LatencyStudy:
@@ -188,7 +208,8 @@ def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], cach
         {"held_out": f"leave-one-out over {q.n} members", **q.as_dict(),
          "macs_alone": quality["macs"].as_dict(), "partial_cio_given_macs_convs": round(partial, 4),
          "split_half_spearman": round(split_half([r["times_us"] for r in rows]), 4)},
-        {"space": settings["space"], "members": len(rows), "warmup": settings["warmup"],
+        {"space": settings["space"], "members": len(rows), "rounds": max(r.get("rounds", 1) for r in rows),
+         "warmup": settings["warmup"],
          "repeats": settings["repeats"], "host": settings["host"], "cache_bytes": cache_bytes,
          "torch": _version("torch"),
          **({"onnxruntime": _version("onnxruntime")} if settings["backend"] == "onnxruntime" else {}),
@@ -226,6 +247,7 @@ class LatencyOptions(NamedTuple):
     cache_bytes: int  # the last-level cache the *_beyond_cache terms are counted with
     max_spread: float | None  # a timing noisier than this is taken again
     tries: int
+    rounds: int  # passes over all members; a member's latency is the median of its rounds
 
 
 def check_options(space: SearchSpace, options: Mapping[str, Any]) -> LatencyOptions:
@@ -254,6 +276,7 @@ def check_options(space: SearchSpace, options: Mapping[str, Any]) -> LatencyOpti
                                    or not max_spread > 0):
         raise fail("max_spread", max_spread, "null (accept any) or a number > 0, e.g. 0.1", SOURCE)
     tries = check_int(options.get("tries", 3), "tries", minimum=1, source=SOURCE)
+    rounds = check_int(options.get("rounds", 1), "rounds", minimum=1, source=SOURCE)
     if backend == "cuda":
         import torch
 
@@ -275,7 +298,7 @@ def check_options(space: SearchSpace, options: Mapping[str, Any]) -> LatencyOpti
                             "allowed: cache_bytes=BYTES (e.g. 33554432 for 32 MiB)")
     elif isinstance(cache, bool) or not isinstance(cache, int) or cache < 0:
         raise fail("cache_bytes", cache, "null (read from the device) or an integer >= 0", SOURCE)
-    return LatencyOptions(settings, n, seed, Path(out) if out else None, cache, max_spread, tries)
+    return LatencyOptions(settings, n, seed, Path(out) if out else None, cache, max_spread, tries, rounds)
 
 
 def check_sizes(archs: Sequence[ArchConfig], size: tuple[int, int]) -> None:
@@ -305,7 +328,7 @@ def latency(options: Mapping[str, Any]) -> LatencyStudy:
           f"output {out}",
           flush=True)
     rows = measure_rows(members, settings, out, log=lambda line: print(line, flush=True),
-                        max_spread=checked.max_spread, tries=checked.tries)
+                        max_spread=checked.max_spread, tries=checked.tries, rounds=checked.rounds)
     study = analyse(rows, settings, cache)
     written = write_outputs(study, out)
     print()

@@ -112,6 +112,33 @@ def test_a_noisy_timing_is_taken_again_and_the_steadiest_kept(tmp_path):
     assert len(stored_rows(tmp_path / "c" / "rows.jsonl", settings)) == 3  # the last row of each wins
 
 
+class DriftingTimer(FakeTimer):
+    """The machine runs at half speed during the second pass over the members."""
+
+    def __call__(self, arch, size, **settings) -> Timing:
+        steady = super().__call__(arch, size, **settings)
+        slow = self.calls.count(arch.name) == 2
+        return Timing(tuple(t * 2 for t in steady.times)) if slow else steady
+
+
+def test_rounds_pass_over_every_member_and_resume_round_by_round(tmp_path):
+    space = load_space("harmonic")
+    settings, n, seed = _settings(space)[:3]
+    members = members_of(space, 5, seed)
+    timer, lines = DriftingTimer(), []
+    one = measure_rows(members, settings, tmp_path, log=lines.append, timer=timer, rounds=1)
+    assert len(timer.calls) == 5 and all(r["rounds"] == 1 for r in one)
+    three = measure_rows(members, settings, tmp_path, log=lines.append, timer=timer, rounds=3)
+    assert len(timer.calls) == 5 * 3  # round 1 reused, rounds 2 and 3 measured
+    assert timer.calls[5:10] == timer.calls[10:15] == [m[1].name for m in members]  # passes, not back to back
+    for before, after in zip(one, three, strict=True):
+        assert after["rounds"] == 3 and len(after["times_us"]) == 3 * len(before["times_us"])
+        assert after["round_latencies_us"][1] == pytest.approx(2 * before["latency_us"])  # the slow spell
+        assert after["latency_us"] == pytest.approx(before["latency_us"])  # ... does not move the median
+    assert sum(line.startswith("round 2/3 [") for line in lines) == 5
+    assert len(stored_rows(tmp_path / "rows.jsonl", settings)) == 15
+
+
 def test_rows_of_other_settings_and_torn_lines_are_left_alone(tmp_path):
     space = load_space("harmonic")
     settings, n, seed = _settings(space)[:3]
@@ -169,6 +196,7 @@ def test_analyse_recovers_the_device_and_writes_every_file(tmp_path):
     ({"repeats": 0}, "conf/latency.yaml: repeats: got 0; allowed: an integer >= 1"),
     ({"max_spread": 0}, "conf/latency.yaml: max_spread: got 0; allowed: null (accept any) or a number > 0"),
     ({"tries": 0}, "conf/latency.yaml: tries: got 0; allowed: an integer >= 1"),
+    ({"rounds": 0}, "conf/latency.yaml: rounds: got 0; allowed: an integer >= 1"),
     ({"threads": -1}, "conf/latency.yaml: threads: got -1; allowed: an integer >= 0"),
     ({"input_size": [64]}, "conf/latency.yaml: input_size: got [64]; allowed: an integer >= 1 or [height, "
                            "width]"),
@@ -205,16 +233,16 @@ def test_onnxruntime_backend_times_the_exported_graph():
 def test_command_measures_fits_resumes_and_renders(tmp_path):
     out = tmp_path / "lat"
     command = [sys.executable, "-m", "hardsearch.latency", "+space=harmonic", "n=8", "input_size=32",
-               "warmup=1", "repeats=3", "threads=1", f"out={out}"]
+               "warmup=1", "repeats=3", "threads=1", "rounds=2", f"out={out}"]
     first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stderr
-    assert "[1/8] hardnet68: " in first.stdout
+    assert "round 1/2 [1/8] hardnet68: " in first.stdout and "round 2/2 [8/8] " in first.stdout
     assert "fit: all six terms (+ CIO beyond cache)" in first.stdout
     profile = load_profile(out / "profile.yaml")
     assert profile.backend == "torch" and profile.threads == 1 and profile.input_size == (32, 32)
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("measured before, reused") == 8
+    assert again.stdout.count("measured before, reused") == 8 * 2
     if find_chromium() is None:
         pytest.fail("Debian's chromium is not installed; ./dev.sh test installs it (apt-get install "
                     "chromium)")
