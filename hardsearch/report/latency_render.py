@@ -11,13 +11,13 @@ import html
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from hardsearch.arch.latency_model import BASELINES, save_profile
 from hardsearch.core.files import atomic_path, write_text_atomic
 
-if TYPE_CHECKING:
-    from hardsearch.report.latency import LatencyStudy
+#: :class:`hardsearch.report.latency.LatencyStudy`; not imported, since that module imports this one.
+LatencyStudy = Any
 
 __all__ = ["format_table", "to_markdown", "to_json", "write_outputs", "claim_sentence"]
 
