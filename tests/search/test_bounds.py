@@ -32,7 +32,8 @@ def test_cost_bounds_hold_every_seed_and_random_member(name):
     start = time.perf_counter()
     bounds = cost_bounds(space, ["proxy", *COST_OBJECTIVES, "latency"])
     assert time.perf_counter() - start < 5  # about 0.1 s alone on one core
-    assert list(bounds) == list(COST_OBJECTIVES)  # neither the proxy nor the latency is a cost
+    # neither the proxy nor the latency is a cost; latency_model is one only with a device profile
+    assert list(bounds) == [o for o in COST_OBJECTIVES if o != "latency_model"]
     assert bounds["macs"].source == "the space's 24 corner members and 2 seeds"  # link_base x l2 x l3 blocks
     for arch in seed_archs(space) + space.sample(50, seed=1):
         costs = count_costs(arch, space.input_size)
@@ -174,3 +175,19 @@ def test_a_resumed_run_and_a_second_worker_read_the_stored_bounds(tmp_path, monk
     assert "(this study's feasible trials; the study stores no fixed bounds)" in markdown
     assert "thus not comparable with other studies' hypervolumes: proxy, macs, cio." in markdown
     assert "normalised per study" in (other.study_dir / "report.html").read_text()
+
+
+def test_latency_model_bounds_hold_every_seed_and_random_member():
+    """With a device profile, latency_model gets fixed bounds like a cost: predicted on the corners."""
+    from hardsearch.arch.latency_model import TERMS, LatencyModel, LatencyProfile
+
+    space = load_space("harmonic")
+    model = LatencyModel(TERMS, (1e-5, 1e-3, 2e-4, 30.0, 1e-3, 2e-3), 500.0)
+    profile = LatencyProfile(model, "Test CPU", "torch", 2, (224, 224), 1, cache_elements=2**21)
+    bounds = cost_bounds(space, ["proxy", "macs", "latency_model"], profile)
+    assert list(bounds) == ["macs", "latency_model"]
+    bound = bounds["latency_model"]
+    for arch in seed_archs(space) + space.sample(50, seed=2):
+        assert bound.best <= profile.predict_us(arch) <= bound.worst, arch.name
+    corners = [profile.predict_us(arch) for _, arch in corner_members(space)]
+    assert bound.best == min(corners) and bound.worst == max(corners)
