@@ -219,7 +219,8 @@ _KINDS = (
                 "terminating connection", "timeout expired", "timed out", "no route to host", "unreachable",
                 "could not translate host name", "name or service not known", "connection reset",
                 "broken pipe", "lost connection", "gone away", "can't connect", "connection is closed",
-                "connection is lost", "is the server running", "eof detected", "ssl syscall")),
+                "connection is lost", "is the server running", "eof detected", "ssl syscall",
+                "database system is shutting down", "database system is starting up")),
 )
 _ERRNO_KINDS = {errno.ENOSPC: "full", errno.EDQUOT: "full", errno.EACCES: "denied", errno.EPERM: "denied",
                 errno.EROFS: "denied"}
