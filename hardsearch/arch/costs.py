@@ -362,7 +362,7 @@ def weights_beyond(arch: ArchConfig, cache_elements: int) -> int:
     elements a layer reads beyond what a cache of ``cache_elements`` holds. At batch 1 a layer whose
     weights do not fit in the last-level cache streams them from memory, and on a small feature map
     that, not its MACs, sets its time (the latency model's ``weights_beyond_cache`` term)."""
-    return sum(w - cache_elements for w in layer_weights(arch) if w > cache_elements)
+    return _beyond(layer_weights(arch), cache_elements)
 
 
 def layer_cio(arch: ArchConfig, input_size: int | tuple[int, int] = 224) -> tuple[int, ...]:
@@ -377,7 +377,12 @@ def cio_beyond(arch: ArchConfig, input_size: int | tuple[int, int], cache_elemen
     layer moves beyond what a cache of ``cache_elements`` holds, so they go to and from memory (the
     latency model's ``cio_beyond_cache`` term; at high resolution the early layers' feature maps
     outgrow the last-level cache)."""
-    return sum(c - cache_elements for c in layer_cio(arch, input_size) if c > cache_elements)
+    return _beyond(layer_cio(arch, input_size), cache_elements)
+
+
+def _beyond(values: Any, cache_elements: int) -> int:
+    """Σ max(0, value − cache_elements): what each layer moves beyond the cache."""
+    return sum(v - cache_elements for v in values if v > cache_elements)
 
 
 def latency_costs(arch: ArchConfig, input_size: int | tuple[int, int], cache_elements: int) -> dict[str, int]:
@@ -388,12 +393,10 @@ def latency_costs(arch: ArchConfig, input_size: int | tuple[int, int], cache_ele
     total = parts[0].totals
     for part in parts[1:]:
         total = _add(total, part.totals)
-    weights = [w for part in rows for w in part.weights]
-    weights.append(head.weights)
-    cio = [c for part in rows for c in part.cio]
+    weights = [w for part in rows for w in part.weights] + [head.weights]
     return {**_add(total, head)._asdict(),
-            "weights_beyond_cache": sum(w - cache_elements for w in weights if w > cache_elements),
-            "cio_beyond_cache": sum(c - cache_elements for c in cio if c > cache_elements)}
+            "weights_beyond_cache": _beyond(weights, cache_elements),
+            "cio_beyond_cache": _beyond((c for part in rows for c in part.cio), cache_elements)}
 
 
 def _add(a: CostTotals, b: CostTotals) -> CostTotals:

@@ -68,11 +68,10 @@ class LatencyModel:
     coefficients: tuple[float, ...]
     intercept: float
 
-    def predict(self, costs: Mapping[str, float] | Any) -> float:
-        """Microseconds for a mapping (or an object with attributes) of the terms' costs."""
-        get = costs.__getitem__ if isinstance(costs, Mapping) else lambda k: getattr(costs, k)
-        return self.intercept + sum(c * float(get(t)) for t, c in zip(self.terms, self.coefficients,
-                                                                       strict=True))
+    def predict(self, costs: Mapping[str, float]) -> float:
+        """Microseconds for a mapping of the terms' costs (:func:`hardsearch.arch.costs.latency_costs`)."""
+        return self.intercept + sum(c * float(costs[t]) for t, c in zip(self.terms, self.coefficients,
+                                                                        strict=True))
 
 
 def _matrix(rows: Sequence[Mapping[str, float]], terms: Sequence[str]) -> np.ndarray:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 from hardsearch.arch.config import ArchConfig, arch_from_dict, arch_to_dict
-from hardsearch.arch.costs import cio_beyond, count_costs, normalize_input_size, weights_beyond
+from hardsearch.arch.costs import count_costs, latency_costs, normalize_input_size
 from hardsearch.arch.latency import (
     BACKENDS,
     device_name,
@@ -80,17 +80,14 @@ def members_of(space: SearchSpace, n: int, seed: int) -> list[tuple[str, ArchCon
     """``n`` distinct members: the space's seeds first, then random draws; (label, arch, is_seed)."""
     out: list[tuple[str, ArchConfig, bool]] = []
     seen: set[str] = set()
-    for label, arch in labelled_seeds(space):
-        if len(out) < n and arch_digest(arch) not in seen:
-            seen.add(arch_digest(arch))
-            out.append((label, arch, True))
-    draws = space.sample(max(0, n - len(out)) * 2 + 8, seed=seed) if len(out) < n else []
-    for arch in draws:
-        if len(out) >= n:
-            break
-        if arch_digest(arch) not in seen:
-            seen.add(arch_digest(arch))
-            out.append((arch.name, arch, False))
+    seeds = labelled_seeds(space)
+    draws = space.sample(max(0, n - len(seeds)) * 2 + 8, seed=seed) if len(seeds) < n else []
+    candidates = [(label, arch, True) for label, arch in seeds] + [(a.name, a, False) for a in draws]
+    for label, arch, is_seed in candidates:
+        digest = arch_digest(arch)
+        if len(out) < n and digest not in seen:
+            seen.add(digest)
+            out.append((label, arch, is_seed))
     return out
 
 
@@ -192,8 +189,9 @@ def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], cach
                         "cost terms and an intercept needs them)")
     cache_elements = cache_bytes // 4
     size = tuple(settings["input_size"])
-    rows = [{**r, "weights_beyond_cache": weights_beyond(arch_from_dict(r["arch"]), cache_elements),
-             "cio_beyond_cache": cio_beyond(arch_from_dict(r["arch"]), size, cache_elements)} for r in rows]
+    beyond = ("weights_beyond_cache", "cio_beyond_cache")
+    rows = [{**r, **{k: v for k, v in latency_costs(arch_from_dict(r["arch"]), size, cache_elements).items()
+                     if k in beyond}} for r in rows]
     latency = [r["latency_us"] for r in rows]
     scored = evaluate(rows, latency, BASELINES)
     quality = {name: q for name, (q, _) in scored.items()}
@@ -202,12 +200,13 @@ def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], cach
     partial = partial_rank_correlation([r["cio"] for r in rows], latency,
                                        [[r["macs"] for r in rows], [r["convs"] for r in rows]])
     q = quality["fit"]
+    self_rank = split_half([r["times_us"] for r in rows])
     profile = LatencyProfile(
         model, settings["device"], settings["backend"], settings["threads"], tuple(settings["input_size"]),
         settings["batch"],
         {"held_out": f"leave-one-out over {q.n} members", **q.as_dict(),
          "macs_alone": quality["macs"].as_dict(), "partial_cio_given_macs_convs": round(partial, 4),
-         "split_half_spearman": round(split_half([r["times_us"] for r in rows]), 4)},
+         "split_half_spearman": round(self_rank, 4)},
         {"space": settings["space"], "members": len(rows), "rounds": max(r.get("rounds", 1) for r in rows),
          "warmup": settings["warmup"],
          "repeats": settings["repeats"], "host": settings["host"], "cache_bytes": cache_bytes,
@@ -216,7 +215,7 @@ def analyse(rows: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], cach
          "measured": time.strftime("%Y-%m-%d")}, cache_elements)
     out_rows = [{**r, "held_out_us": float(p)} for r, p in zip(rows, held, strict=True)]
     return LatencyStudy(dict(settings), out_rows, quality, partial, profile,
-                        split_half([r["times_us"] for r in rows]))
+                        self_rank)
 
 
 def _version(module: str) -> str:
