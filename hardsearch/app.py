@@ -23,6 +23,7 @@ from hardsearch.report.writer import report_study
 from hardsearch.search.options import parse_options
 from hardsearch.search.run import FINISHED, OpenSearch, SearchResult, open_search, run_trials
 from hardsearch.search.worker import counts_toward_budget
+from hardsearch.study.fidelity import at_fidelity
 from hardsearch.study.front import pareto_front
 from hardsearch.study.storage import read_trials, redact
 
@@ -64,7 +65,7 @@ def _finish(opened: OpenSearch, objectives: list[str], *, dashboard: Any, ran: i
     """The closing summary, the front, the report files, and the report in W&B."""
     study, study_dir = opened.study, opened.study_dir
     trials = read_trials(study)  # the whole study, or one line naming the storage fault
-    front = pareto_front(trials, opened.directions)
+    front = pareto_front(at_fidelity(trials), opened.directions)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in FINISHED}
     infeasible = sum("infeasible" in t.user_attrs for t in trials)
     lost = sum(t.state == TrialState.FAIL and not counts_toward_budget(t) for t in trials)

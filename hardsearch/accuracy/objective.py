@@ -29,7 +29,9 @@ from hardsearch.accuracy.calibration import Calibration, calibrate_scores, load_
 from hardsearch.accuracy.data import ImageData, load_data_options, proxy_batch
 from hardsearch.accuracy.predictor import Predictor, load_predictor
 from hardsearch.accuracy.proxies import PROXY_NAMES, score_proxy
+from hardsearch.accuracy.schedule import Schedule, Screen, parse_schedule, parse_screen
 from hardsearch.accuracy.training import (
+    Checkpoint,
     QuantileStop,
     TrainSettings,
     study_history,
@@ -46,6 +48,7 @@ __all__ = ["PROXY_CHOICES", "ProxyResult", "ZeroCostScorer", "AccuracyProxy", "P
 
 PROXY_CHOICES = ("ensemble", "train", "predictor") + PROXY_NAMES
 DEFAULT_MEMBERS = ("naswot", "synflow", "jacob_cov")
+SCREEN_PROXIES = ("predictor",) + PROXY_NAMES  # what may screen candidates for proxy=train
 
 
 class ProxyResult(NamedTuple):
@@ -58,6 +61,7 @@ class ProxyResult(NamedTuple):
     pruned: bool = False
     reason: str | None = None
     seconds: float = 0.0
+    steps: int = 0  # optimiser steps taken (train only)
 
 
 class ZeroCostScorer:
@@ -98,8 +102,12 @@ class AccuracyProxy:
     def __init__(self, name: str, *, scorer: ZeroCostScorer | None = None,
                  calibration: Calibration | None = None, data: ImageData | None = None,
                  train: TrainSettings | None = None, early_stop: Mapping[str, Any] | None = None,
-                 predictor: Predictor | None = None) -> None:
+                 predictor: Predictor | None = None, schedule: Schedule | None = None,
+                 screen: Screen | None = None, screen_proxy: AccuracyProxy | None = None) -> None:
         self.name = name
+        self.schedule = schedule  # train only: successive halving or Hyperband over train.epochs
+        self.screen = screen  # train only: the cheap signal that decides who trains at all
+        self.screen_proxy = screen_proxy
         self.predictor = predictor
         self.scorer = scorer
         self.calibration = calibration
@@ -114,12 +122,14 @@ class AccuracyProxy:
         return QuantileStop(study_history(trials, exclude=exclude), **self.early_stop)
 
     def __call__(self, arch: ArchConfig, *, stop: Callable[[int, float], str | None] | None = None,
-                 on_epoch: Callable[[int, float], None] | None = None) -> ProxyResult:
+                 on_epoch: Callable[[int, float], None] | None = None, checkpoint: Checkpoint | None = None,
+                 resume: Mapping[str, Any] | None = None) -> ProxyResult:
         start = time.perf_counter()
         if self.name == "train":
-            result = train_arch(arch, self.data, self.train, stop=stop, on_epoch=on_epoch)
+            result = train_arch(arch, self.data, self.train, stop=stop, on_epoch=on_epoch,
+                                checkpoint=checkpoint, resume=resume)
             return ProxyResult(result.accuracy, {}, {}, result.per_epoch, result.pruned, result.reason,
-                               time.perf_counter() - start)
+                               result.seconds, result.steps)
         if self.name == "predictor":
             raw = self.scorer.score(arch, list(self.predictor.spec.proxies))
             value, normalised = self.predictor.predict(arch, raw), {}
@@ -148,6 +158,8 @@ class ProxyOptions(NamedTuple):
     batch_size: int
     train: TrainSettings | None = None
     early_stop: dict[str, Any] | None = None
+    schedule: Schedule | None = None  # train only
+    screen: Screen | None = None  # train only
     members: tuple[str, ...] = ()
     weights: tuple[float, ...] = ()
     reference: int = 0
@@ -169,10 +181,18 @@ def check_proxy_options(options: Mapping[str, Any], data_options: Mapping[str, A
         raise UserError(f"proxy.name: got {name!r}; allowed: {', '.join(PROXY_CHOICES)}")
     batch_size = dict(data_options or {}).get("batch_size", 64)
     if name == "train":
+        settings = train_settings(options)
+        schedule = parse_schedule(options, epochs=settings.epochs, steps=settings.steps)
+        screen = parse_screen(options.get("screen"), allowed_proxies=SCREEN_PROXIES)
         early = options.get("early_stop")
         if early is not None:
             early = _early_stop(early)
-        return ProxyOptions(name, 0, batch_size, train=train_settings(options), early_stop=early)
+        if schedule is not None:
+            early = None  # the schedule decides who stops
+        if screen is not None and screen.proxy != "predictor":
+            _batch(batch_size, f"proxy.screen.proxy={screen.proxy}")
+        return ProxyOptions(name, 0, batch_size, train=settings, early_stop=early, schedule=schedule,
+                            screen=screen)
     if name == "predictor":
         _known(options, ("name", "path"))
         path = options.get("path")
@@ -180,9 +200,7 @@ def check_proxy_options(options: Mapping[str, Any], data_options: Mapping[str, A
             raise UserError(f"proxy.path: got {path!r}; allowed: null (the packaged predictor) or the path "
                             "of a JSON written by python -m hardsearch.predictor")
         return ProxyOptions(name, 0, batch_size, path=path)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        raise UserError(f"data.batch_size: got {batch_size!r}; allowed: an integer >= 2 (proxy={name} scores "
-                        "one batch, and every zero-cost proxy needs at least 2 images)")
+    _batch(batch_size, f"proxy={name}")
     seed = _int(options, "seed", 0)
     _known(options, ("name", "seed") + (("members", "weights", "reference", "reference_seed")
                                         if name == "ensemble" else ()))
@@ -226,7 +244,11 @@ def create_proxy(options: Mapping[str, Any], *, data: ImageData, space: Any = No
     checked = check_proxy_options(options, data_options, space=space)
     name, batch_size, seed = checked.name, checked.batch_size, checked.seed
     if name == "train":
-        return AccuracyProxy(name, data=data, train=checked.train, early_stop=checked.early_stop)
+        screen_proxy = None
+        if checked.screen is not None:
+            screen_proxy = create_proxy({"name": checked.screen.proxy}, data=data, data_options=data_options)
+        return AccuracyProxy(name, data=data, train=checked.train, early_stop=checked.early_stop,
+                             schedule=checked.schedule, screen=checked.screen, screen_proxy=screen_proxy)
     if name == "predictor":
         predictor = load_predictor(checked.path)
         own = load_data_options(predictor.spec.data)
@@ -268,6 +290,12 @@ def create_proxy(options: Mapping[str, Any], *, data: ImageData, space: Any = No
     else:
         calibration, _ = load_or_calibrate(study, settings=settings, build=build)
     return AccuracyProxy(name, scorer=scorer, calibration=calibration)
+
+
+def _batch(batch_size: Any, who: str) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise UserError(f"data.batch_size: got {batch_size!r}; allowed: an integer >= 2 ({who} scores "
+                        "one batch, and every zero-cost proxy needs at least 2 images)")
 
 
 def _int(options: Mapping[str, Any], key: str, default: int, *, minimum: int | None = None) -> int:

@@ -11,6 +11,7 @@ what earlier trials had after the same epoch; the result says it was pruned and 
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import time
@@ -26,8 +27,8 @@ from hardsearch.arch.config import ArchConfig, with_classes
 from hardsearch.arch.model import build_model
 from hardsearch.core.errors import UserError
 
-__all__ = ["TrainSettings", "TrainResult", "TrainingError", "QuantileStop", "train_arch", "train_model",
-           "study_history", "train_settings"]
+__all__ = ["TrainSettings", "TrainResult", "TrainingError", "QuantileStop", "Checkpoint", "train_arch",
+           "train_model", "study_history", "train_settings"]
 
 
 class TrainingError(RuntimeError):
@@ -62,6 +63,8 @@ class TrainResult(NamedTuple):
 
 
 DEFAULT_TRAIN = TrainSettings()
+#: Keys of the ``proxy`` group for ``train`` that are not training settings (how candidates stop).
+PROXY_KEYS = ("name", "early_stop", "schedule", "min_epochs", "eta", "screen")
 
 
 def train_settings(options: Mapping[str, object], *, source: str = "proxy") -> TrainSettings:
@@ -69,10 +72,10 @@ def train_settings(options: Mapping[str, object], *, source: str = "proxy") -> T
     known = TrainSettings._fields
     values = {}
     for key, value in options.items():
-        if key in ("name", "early_stop"):
+        if key in PROXY_KEYS:
             continue
         if key not in known:
-            allowed = ", ".join(known + ("early_stop",))
+            allowed = ", ".join(known + PROXY_KEYS[1:])
             raise UserError(f"{source}.{key}: unknown key; allowed keys: {allowed}")
         values[key] = value
     settings = TrainSettings(**values)
@@ -151,23 +154,35 @@ def study_history(trials: Callable[[], Iterable[object]], *, key: str = "accurac
     return history
 
 
+#: ``checkpoint(epoch, state)``: called after each epoch the candidate goes on from; ``state()``
+#: returns everything :func:`train_model` needs to resume there (``resume=``), as tensors and numbers.
+Checkpoint = Callable[[int, Callable[[], dict]], None]
+
+
 def train_arch(arch: ArchConfig, data: ImageData, settings: TrainSettings = DEFAULT_TRAIN, *,
                stop: Callable[[int, float], str | None] | None = None,
-               on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
+               on_epoch: Callable[[int, float], None] | None = None,
+               checkpoint: Checkpoint | None = None,
+               resume: Mapping[str, object] | None = None) -> TrainResult:
     """Build ``arch`` for ``data``'s classes (weights seeded by ``settings.seed``) and train it."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(settings.seed)
         model = build_model(with_classes(arch, data.num_classes))
-    return train_model(model, data, settings, stop=stop, on_epoch=on_epoch)
+    return train_model(model, data, settings, stop=stop, on_epoch=on_epoch, checkpoint=checkpoint,
+                       resume=resume)
 
 
 def train_model(model: nn.Module, data: ImageData, settings: TrainSettings = DEFAULT_TRAIN, *,
                 stop: Callable[[int, float], str | None] | None = None,
-                on_epoch: Callable[[int, float], None] | None = None) -> TrainResult:
+                on_epoch: Callable[[int, float], None] | None = None,
+                checkpoint: Checkpoint | None = None,
+                resume: Mapping[str, object] | None = None) -> TrainResult:
     """Train ``model`` in place on ``data``'s train split; evaluate on its test split each epoch.
 
     ``stop(epoch, accuracy)`` may return a reason to end early (the result is then pruned);
-    it is not asked after the last epoch, where stopping would save nothing.
+    it is not asked after the last epoch, where stopping would save nothing. ``checkpoint`` is
+    offered the training state after every epoch the candidate goes on from; ``resume`` (such a
+    state) continues from its epoch, with the same floats as a run that never stopped.
     """
     n = int(data.train_y.numel())
     if n == 0 or int(data.test_y.numel()) == 0:
@@ -187,12 +202,30 @@ def train_model(model: nn.Module, data: ImageData, settings: TrainSettings = DEF
     accuracies: list[float] = []
     losses: list[float] = []
     start = time.perf_counter()
-    step = 0
+    step, first, before = 0, 1, 0.0
+    if resume is not None:
+        resume = copy.deepcopy(dict(resume))  # the optimiser would otherwise train the caller's buffers
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        schedule.load_state_dict(resume["schedule"])
+        generator.set_state(resume["generator"])
+        accuracies, losses = list(resume["accuracies"]), list(resume["losses"])
+        step, first, before = int(resume["step"]), int(resume["epoch"]) + 1, float(resume["seconds"])
+
+    def state(epoch: int) -> dict:  # a copy: training goes on changing the live tensors
+        return copy.deepcopy({"epoch": epoch, "step": step, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(), "generator": generator.get_state(),
+                "rng": torch.get_rng_state(), "accuracies": list(accuracies), "losses": list(losses),
+                "seconds": before + time.perf_counter() - start})
+
     torch.set_num_threads(threads)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(settings.seed)  # dropout masks
-            for epoch in range(1, epochs + 1):
+            if resume is not None:
+                torch.set_rng_state(resume["rng"])
+            for epoch in range(first, epochs + 1):
                 model.train()
                 order = torch.randperm(n, generator=generator)
                 running, count = 0.0, 0
@@ -223,10 +256,13 @@ def train_model(model: nn.Module, data: ImageData, settings: TrainSettings = DEF
                     reason = stop(epoch, accuracy)
                     if reason:
                         return TrainResult(accuracy, tuple(accuracies), tuple(losses), step,
-                                           time.perf_counter() - start, True, reason)
+                                           before + time.perf_counter() - start, True, reason)
+                if checkpoint is not None and epoch < epochs:
+                    checkpoint(epoch, lambda epoch=epoch: state(epoch))
     finally:
         torch.set_num_threads(previous_threads)
-    return TrainResult(accuracies[-1], tuple(accuracies), tuple(losses), step, time.perf_counter() - start)
+    return TrainResult(accuracies[-1], tuple(accuracies), tuple(losses), step,
+                       before + time.perf_counter() - start)
 
 
 @torch.no_grad()

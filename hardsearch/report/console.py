@@ -10,6 +10,7 @@ from optuna.trial import FrozenTrial
 from hardsearch.arch.config import summarize_arch
 from hardsearch.report.pareto import ParetoReport
 from hardsearch.report.text import per_study
+from hardsearch.study.fidelity import fidelity_of, format_epochs
 from hardsearch.study.objectives import ProxyLike, format_objective
 
 __all__ = ["format_front", "format_recommendation", "format_hypervolume"]
@@ -17,11 +18,15 @@ __all__ = ["format_front", "format_recommendation", "format_hypervolume"]
 
 def format_front(front: Sequence[FrozenTrial], objectives: Sequence[str], *, proxy: ProxyLike = None) -> str:
     """The Pareto front as an aligned table, seeds marked; an accuracy ``proxy`` (the study's) in per cent."""
-    head = ["trial", "seed"] + list(objectives) + ["architecture (depth x growth > out, / = downsample)"]
+    fidelity = [fidelity_of(t) for t in front]
+    epochs = any(f is not None for f in fidelity)  # a multi-fidelity schedule: the epochs each reached
+    head = ["trial", "seed"] + list(objectives) + (["epochs"] if epochs else []) + [
+        "architecture (depth x growth > out, / = downsample)"]
     rows = [[str(t.number), t.user_attrs.get("seed", "")]
             + [format_objective(o, v, proxy=proxy) for o, v in zip(objectives, t.values, strict=True)]
+            + ([format_epochs(f.get("epochs"), f.get("budget")) if f else "-"] if epochs else [])
             + [summarize_arch(t.user_attrs.get("arch"))]
-            for t in front]
+            for t, f in zip(front, fidelity, strict=True)]
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i in (1, len(head) - 1) else c.rjust(w)
                        for i, (c, w) in enumerate(zip(r, widths, strict=True))).rstrip()

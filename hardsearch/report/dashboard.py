@@ -31,6 +31,7 @@ from optuna.trial import FrozenTrial
 
 from hardsearch.core.errors import UserError, first_line
 from hardsearch.report.pareto import COSTS, ParetoReport
+from hardsearch.study.fidelity import at_fidelity, fidelity_of, partial
 from hardsearch.study.front import feasible
 from hardsearch.study.objectives import ProxyLike, display_value
 from hardsearch.study.storage import redact
@@ -91,8 +92,14 @@ def logged_objective(objective: str, value: float, *, proxy: ProxyLike = None) -
 def trial_metrics(trial: FrozenTrial, objectives: Sequence[str], *,
                   proxy: ProxyLike = None) -> dict[str, Any]:
     """What one finished trial logs (plain data; the W&B step metric is ``trial``); ``proxy``: the study's."""
-    row: dict[str, Any] = {"trial": trial.number, "trial/state": trial.state.name.lower(),
-                           "trial/feasible": int(feasible(trial))}
+    row: dict[str, Any] = {"trial": trial.number, "trial/state": trial.state.name.lower()}
+    fidelity = fidelity_of(trial)
+    if fidelity is not None:  # a multi-fidelity schedule: the epochs reached, and the values there
+        row["trial/epochs"] = fidelity.get("epochs")
+        row["trial/full_budget"] = int(bool(fidelity.get("full")))
+        if partial(trial):
+            trial = at_fidelity([trial])[0]
+    row["trial/feasible"] = int(feasible(trial))
     if trial.duration is not None:
         row["trial/duration_s"] = trial.duration.total_seconds()
     row["trial/seed"] = trial.user_attrs.get("seed") or ""
@@ -111,10 +118,12 @@ def trial_metrics(trial: FrozenTrial, objectives: Sequence[str], *,
 def pareto_rows(report: ParetoReport) -> tuple[list[str], list[list[Any]]]:
     """Columns and rows of the Pareto table: objectives (as :func:`logged_objective`), costs, architecture
     summary, file."""
-    columns = ["trial", "seed", *report.objectives, *(f"cost_{k}" for k in COSTS), "architecture",
+    epochs = ["epochs"] if report.fidelity else []  # the budget each member's accuracy is at
+    columns = ["trial", "seed", *report.objectives, *epochs, *(f"cost_{k}" for k in COSTS), "architecture",
                "arch_file", "digest"]
     rows = [[row["trial"], row["seed"] or "",
              *(logged_objective(o, row["objectives"][o], proxy=report.proxy) for o in report.objectives),
+             *([row.get("epochs")] if epochs else []),
              *(row["costs"].get(k) for k in COSTS), row["summary"], row["arch_file"] or "",
              row["digest"] or ""] for row in report.front]
     return columns, rows

@@ -19,25 +19,31 @@ from hardsearch.core.files import write_text_atomic
 from hardsearch.report.pareto import ParetoReport
 from hardsearch.report.plots import AXIS_LABELS, axis_title, axis_values
 from hardsearch.report.text import (
+    fidelity_sentences,
     format_gains,
     format_values,
     hypervolume_sentence,
     pick_sentences,
     proxy_sentence,
 )
+from hardsearch.study.fidelity import format_epochs
 from hardsearch.study.objectives import ProxyLike, format_objective, is_accuracy
 
 __all__ = ["write_html", "to_html", "hover_text", "PAGE_STYLE"]
 
 _FAINT, _FRONT, _SEED = "rgba(120,120,120,0.35)", "#1f77b4", "#d62728"
+_PARTIAL = "#ff7f0e"  # members a multi-fidelity schedule stopped below the full budget
 
 
-def hover_text(point: dict[str, Any], objectives: list[str], *, proxy: ProxyLike = None) -> str:
+def hover_text(point: dict[str, Any], objectives: list[str], *, proxy: ProxyLike = None,
+               budget: int | None = None) -> str:
     """What hovering a point shows: trial, seed, objectives (an accuracy ``proxy`` in per cent), other
     costs, architecture summary."""
     seed = f" (seed {html.escape(point['seed'])})" if point["seed"] else ""
     lines = [f"<b>trial {point['trial']}</b>{seed}" + (" - on the front" if point["on_front"] else "")]
     lines += [f"{o}: {format_objective(o, v, proxy=proxy)}" for o, v in point["objectives"].items()]
+    if point.get("epochs") is not None:  # a multi-fidelity schedule: the budget this accuracy is at
+        lines.append(f"epochs: {format_epochs(point['epochs'], budget)}")
     lines += [f"{k}: {format_objective(k, v)}" for k, v in point.get("costs", {}).items()
               if k not in objectives and k in AXIS_LABELS]
     lines.append("arch: " + html.escape(point.get("summary", "-")))
@@ -52,13 +58,20 @@ def _pareto_figure(report: ParetoReport) -> Any:
     columns = min(3, len(pairs))
     rows = -(-len(pairs) // columns)
     fig = make_subplots(rows=rows, cols=columns, horizontal_spacing=0.08, vertical_spacing=0.12)
+    budget = (report.fidelity or {}).get("budget")
+    # a multi-fidelity schedule stopped these at a rung: a ring around the marker (accuracy at fewer epochs)
+    partial = [p for p in report.points if p.get("epochs") is not None and p["epochs"] != budget]
     groups = [("dominated", [p for p in report.points if not p["on_front"] and not p["seed"]],
                dict(size=6, color=_FAINT)),
               ("Pareto front", [p for p in report.points if p["on_front"] and not p["seed"]],
                dict(size=8, color=_FRONT)),
+              *([("stopped below the full budget", partial, dict(size=13, color="rgba(0,0,0,0)",
+                                                                 line=dict(width=1.5, color=_PARTIAL)))]
+                if partial else []),
               ("seeds", [p for p in report.points if p["seed"]],
                dict(size=16, color=_SEED, symbol="star", line=dict(width=1, color="white")))]
-    hovers = {p["trial"]: hover_text(p, report.objectives, proxy=report.proxy) for p in report.points}
+    hovers = {p["trial"]: hover_text(p, report.objectives, proxy=report.proxy, budget=budget)
+              for p in report.points}
     for i, (x, y) in enumerate(pairs):
         row, col = i // columns + 1, i % columns + 1
         for name, points, marker in groups:
@@ -97,11 +110,14 @@ def _hypervolume_figure(report: ParetoReport) -> Any:
 
 def _front_table(report: ParetoReport) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in
-                   ["trial", "seed", *report.objectives, "architecture", "file"])
+                   ["trial", "seed", *report.objectives, *(["epochs"] if report.fidelity else []),
+                    "architecture", "file"])
     rows = []
     for row in report.front:
         cells = [str(row["trial"]), row["seed"] or ""]
         cells += [format_objective(o, row["objectives"][o], proxy=report.proxy) for o in report.objectives]
+        if report.fidelity:
+            cells.append(format_epochs(row.get("epochs"), report.fidelity["budget"]))
         cells += [row.get("summary", ""), row["arch_file"] or ""]
         rows.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
@@ -153,6 +169,7 @@ def to_html(report: ParetoReport) -> str:
     volume = pio.to_html(_hypervolume_figure(report), include_plotlyjs=False, full_html=False,
                          div_id="hypervolume", config=config)
     study = html.escape(report.study)
+    fidelity = "".join(f"<p>{html.escape(line)}</p>" for line in fidelity_sentences(report) if line)
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>hardsearch: Pareto report of {study}</title>
 <style>{_STYLE}</style></head><body>
@@ -162,6 +179,7 @@ front. Hypervolume of the front <b>{report.hypervolume_front:.4f}</b>, of the se
 <b>{report.hypervolume_seeds:.4f}</b>, computed on {html.escape(hypervolume_sentence(report))}
 Hover a point for its architecture.</p>
 <p>{html.escape(proxy_sentence(report))}</p>
+{fidelity}
 <h2>Which one to pick</h2>{_picks(report)}
 {pareto}
 {volume}

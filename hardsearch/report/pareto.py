@@ -36,6 +36,7 @@ from optuna.trial import FrozenTrial
 
 from hardsearch.arch.config import summarize_arch
 from hardsearch.study.bounds import Bounds
+from hardsearch.study.fidelity import fidelity_of
 from hardsearch.study.front import feasible, hypervolume, pareto_front, update_front
 
 __all__ = ["SeedComparison", "ParetoReport", "COSTS", "build_report", "hypervolume", "knee",
@@ -80,6 +81,9 @@ class ParetoReport(NamedTuple):
     # The hypervolume's normalisation, per objective: {"best", "worst" (own units; None: no feasible
     # trial to take them from), "source", "fixed" (True: stored in the study; False: per study)}
     bounds: dict[str, dict[str, Any]] | None = None
+    # Under a multi-fidelity schedule (proxy=train with proxy.schedule): the full budget in epochs, and
+    # whether the report keeps only members that reached it (``full_budget=true``). Otherwise None.
+    fidelity: dict[str, Any] | None = None
 
 
 def knee(normalised: Mapping[int, Sequence[float]]) -> tuple[int, float] | None:
@@ -164,9 +168,15 @@ def _costs(trial: FrozenTrial) -> dict[str, float]:
     return {k: trial.user_attrs[k] for k in COSTS if k in trial.user_attrs}
 
 
+def epochs_of(trial: FrozenTrial) -> int | None:
+    """The epochs a trial trained under a multi-fidelity schedule reached; None without a schedule."""
+    fidelity = fidelity_of(trial)
+    return int(fidelity["epochs"]) if fidelity and isinstance(fidelity.get("epochs"), int) else None
+
+
 def _row(trial: FrozenTrial, objectives: Sequence[str], arch_file: str | None) -> dict[str, Any]:
     return {
-        "trial": trial.number, "seed": trial.user_attrs.get("seed"),
+        "trial": trial.number, "seed": trial.user_attrs.get("seed"), "epochs": epochs_of(trial),
         "objectives": dict(zip(objectives, trial.values, strict=True)),
         "costs": _costs(trial),
         "parameters": dict(trial.params), "digest": trial.user_attrs.get("digest"),
@@ -207,7 +217,8 @@ def _normalisation(objectives: Sequence[str], directions: Sequence[str], points:
 def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Sequence[str],
                  directions: Sequence[str], arch_files: Mapping[int, str] | None = None, *,
                  proxy: Mapping[str, Any] | None = None,
-                 input_size: Sequence[int] | None = None, bounds: Bounds | None = None) -> ParetoReport:
+                 input_size: Sequence[int] | None = None, bounds: Bounds | None = None,
+                 full_budget: bool = False) -> ParetoReport:
     """The report of a study's trials (pure: no storage access).
 
     ``bounds`` are the study's fixed hypervolume bounds (its ``hardsearch.bounds`` attribute;
@@ -278,8 +289,17 @@ def build_report(study_name: str, trials: Sequence[FrozenTrial], objectives: Seq
         seeds=seeds, reference_point=reference_units, hypervolume_front=hv(front),
         hypervolume_seeds=hv(pareto_front(seed_trials, directions)), hypervolume_history=history,
         points=[{"trial": t.number, "seed": t.user_attrs.get("seed"), "on_front": t.number in front_numbers,
+                 "epochs": epochs_of(t),
                  "objectives": dict(zip(objectives, t.values, strict=True)), "costs": _costs(t),
                  "summary": summarize_arch(t.user_attrs.get("arch"))} for t in ok],
         proxy=dict(proxy) if proxy else None, input_size=list(input_size) if input_size else None,
-        knee=knee_row, seed_picks=picks, bounds=described,
+        knee=knee_row, seed_picks=picks, bounds=described, fidelity=_fidelity(proxy, full_budget),
     )
+
+
+def _fidelity(proxy: Mapping[str, Any] | None, full_budget: bool) -> dict[str, Any] | None:
+    schedule = (proxy or {}).get("schedule")
+    if not schedule:
+        return None
+    return {"budget": schedule.get("epochs"), "rungs": schedule.get("rungs"), "kind": schedule.get("kind"),
+            "full_budget_only": bool(full_budget)}

@@ -57,6 +57,12 @@ def write_plots(report: ParetoReport, folder: Path) -> list[Path]:
                    alpha=0.35, label="dominated")
         ax.scatter(axis_values(report, front, x), axis_values(report, front, y), s=26, color="tab:blue",
                    label="Pareto front (all objectives)")
+        budget = (report.fidelity or {}).get("budget")
+        partial = [p for p in report.points if p.get("epochs") is not None and p["epochs"] != budget]
+        if partial:  # a multi-fidelity schedule stopped these at a rung: accuracy at fewer epochs
+            ax.scatter(axis_values(report, partial, x), axis_values(report, partial, y), s=48,
+                       facecolors="none", edgecolors="tab:orange", linewidths=1.1, zorder=3,
+                       label=f"stopped below {budget} epochs (accuracy at the rung reached)")
         knee = [p for p in report.points if report.knee and p["trial"] == report.knee["trial"]]
         ax.scatter(axis_values(report, knee, x), axis_values(report, knee, y), s=150, facecolors="none",
                    edgecolors="black", linewidths=1.4, zorder=4, label="knee (balanced choice)")

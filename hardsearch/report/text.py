@@ -9,10 +9,11 @@ from typing import Sequence
 
 from hardsearch.core.files import atomic_path, write_text_atomic
 from hardsearch.report.pareto import COSTS, ParetoReport, describe_proxy
+from hardsearch.study.fidelity import format_epochs
 from hardsearch.study.objectives import ProxyLike, display_value, format_objective, is_accuracy
 
 __all__ = ["to_markdown", "write_report", "pick_sentences", "proxy_sentence", "hypervolume_sentence",
-           "per_study", "format_gain", "format_gains", "format_values"]
+           "per_study", "format_gain", "format_gains", "format_values", "fidelity_sentences"]
 
 
 def format_gain(objective: str, gain: float, *, proxy: ProxyLike = None) -> str:
@@ -130,6 +131,23 @@ def pick_sentences(report: ParetoReport) -> list[str]:
     return sentences
 
 
+def fidelity_sentences(report: ParetoReport) -> list[str]:
+    """Under a multi-fidelity schedule: what the accuracies on the front are (and a blank line)."""
+    fidelity = report.fidelity
+    if not fidelity:
+        return []
+    rungs = " -> ".join(str(r) for r in fidelity.get("rungs") or [])
+    partial = sum(1 for row in report.front if row.get("epochs") not in (None, fidelity["budget"]))
+    if fidelity.get("full_budget_only"):
+        what = (f"Only members trained to the full budget ({fidelity['budget']} epochs) are shown "
+                "(full_budget=true).")
+    else:
+        what = (f"Each member's accuracy is the one at the highest budget it reached (column epochs; "
+                f"{partial} of {len(report.front)} stopped below the full {fidelity['budget']} epochs); "
+                "python -m hardsearch.report study=NAME full_budget=true keeps only members trained in full.")
+    return [f"Trained with {fidelity.get('kind')} (rungs {rungs} epochs). {what}", ""]
+
+
 def to_markdown(report: ParetoReport) -> str:
     """``report.md``: the proxy, which one to pick, the front, the seeds against it, the hypervolumes."""
     o = report.objectives
@@ -141,10 +159,14 @@ def to_markdown(report: ParetoReport) -> str:
              "## Which one to pick", "", *(f"- {line}" for line in pick_sentences(report)),
              "- Otherwise choose along the front below by the objective that matters most on your hardware; "
              "every member is a trade-off no other found architecture beats everywhere.", "",
-             "## Front", "", "| trial | seed | " + " | ".join(o) + " | architecture file |",
-             "|---:|---|" + "---:|" * len(o) + "---|"]
+             "## Front", "", *fidelity_sentences(report),
+             "| trial | seed | " + " | ".join(o) + (" | epochs" if report.fidelity else "")
+             + " | architecture file |",
+             "|---:|---|" + "---:|" * len(o) + ("---:|" if report.fidelity else "") + "---|"]
     for row in report.front:
         cells = " | ".join(format_objective(x, row["objectives"][x], proxy=report.proxy) for x in o)
+        if report.fidelity:
+            cells += " | " + format_epochs(row.get("epochs"), report.fidelity["budget"])
         lines.append(f"| {row['trial']} | {row['seed'] or ''} | {cells} | {row['arch_file'] or ''} |")
     lines += ["", "## Seeds", ""]
     for s in report.seeds:
@@ -172,11 +194,13 @@ def write_report(report: ParetoReport, folder: Path) -> list[Path]:
     with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
         writer = csv.writer(f)
         param_keys = sorted({k for row in report.front for k in row["parameters"]})
-        writer.writerow(["trial", "seed", *report.objectives, *(f"cost_{k}" for k in COSTS), "digest",
-                         "arch_file", *param_keys])
+        epochs = ["epochs"] if report.fidelity else []  # the budget each member reached
+        writer.writerow(["trial", "seed", *report.objectives, *epochs, *(f"cost_{k}" for k in COSTS),
+                         "digest", "arch_file", *param_keys])
         for row in report.front:
             values = (row["objectives"][x] for x in report.objectives)
             writer.writerow([row["trial"], row["seed"] or "", *values,
+                             *([row.get("epochs")] if epochs else []),
                              *(row["costs"].get(k, "") for k in COSTS), row["digest"],
                              row["arch_file"] or "",
                              *(row["parameters"].get(k, "") for k in param_keys)])

@@ -16,20 +16,24 @@ from hardsearch.report.pareto import ParetoReport, build_report
 from hardsearch.report.plots import write_plots
 from hardsearch.report.text import write_report
 from hardsearch.study.bounds import read_bounds
+from hardsearch.study.fidelity import at_fidelity
 from hardsearch.study.front import pareto_front
 from hardsearch.study.storage import READING, read_trials, storage_faults
 
 __all__ = ["report_study", "proxy_info"]
 
 
-def report_study(study: Any, folder: Path) -> tuple[ParetoReport, list[Path]]:
+def report_study(study: Any, folder: Path, *, full_budget: bool = False) -> tuple[ParetoReport, list[Path]]:
     """Export the front's architectures to ``folder/archs/`` and write the report into ``folder``.
+
+    Under a multi-fidelity schedule a member stopped at a rung enters at the accuracy it reached
+    (:func:`hardsearch.study.fidelity.at_fidelity`); ``full_budget`` keeps only members trained in full.
 
     The study is read whole before any file is written: a storage that cannot be read whole (a
     fault, a torn journal) is one line, and the report files stay as they were.
     """
     with storage_faults(study, READING):
-        trials = read_trials(study)
+        trials = at_fidelity(read_trials(study), full_only=full_budget)
         objectives = study.user_attrs.get("hardsearch.objectives") or study.metric_names
         directions = [d.name.lower() for d in study.directions]
         input_size = study.user_attrs.get("hardsearch.input_size", [224, 224])
@@ -40,7 +44,7 @@ def report_study(study: Any, folder: Path) -> tuple[ParetoReport, list[Path]]:
         files = export_front(front, folder / "archs", study=study.study_name, objectives=objectives,
                              input_size=input_size)
         report = build_report(study.study_name, trials, objectives, directions, files, proxy=proxy,
-                              input_size=input_size, bounds=bounds)
+                              input_size=input_size, bounds=bounds, full_budget=full_budget)
         written = write_report(report, folder) + write_plots(report, folder) + [write_html(report, folder)]
     return report, written
 

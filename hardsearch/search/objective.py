@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Mapping
+from pathlib import Path
+from typing import Any, Callable, Mapping
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hardsearch.accuracy.objective import AccuracyProxy
+from hardsearch.accuracy.objective import AccuracyProxy, ProxyResult
 from hardsearch.arch.config import arch_to_dict
 from hardsearch.arch.costs import count_costs
 from hardsearch.arch.latency import measure_latency
 from hardsearch.arch.latency_model import LatencyProfile
 from hardsearch.arch.space import SearchSpace, SpaceError, arch_digest
 from hardsearch.core.errors import UserError, first_line
+from hardsearch.search.halving import Checkpoints, Halving, origin_of, screen_decision
 
 __all__ = ["CandidateError", "Objective"]
 
@@ -35,7 +37,8 @@ class Objective:
 
     def __init__(self, *, space: SearchSpace, proxy: AccuracyProxy, objectives: list[str],
                  limits: Mapping[str, float], latency: Mapping[str, Any], study: optuna.Study,
-                 name_prefix: str, profile: LatencyProfile | None = None) -> None:
+                 name_prefix: str, profile: LatencyProfile | None = None,
+                 checkpoints: Path | None = None) -> None:
         self.space = space
         self.proxy = proxy
         self.objectives = objectives
@@ -45,11 +48,22 @@ class Objective:
         self.name_prefix = name_prefix
         self.needs_latency = "latency" in objectives or "latency" in limits
         self.profile = profile
+        self.multi_fidelity = proxy.name == "train" and (getattr(proxy, "schedule", None) is not None
+                                                         or getattr(proxy, "screen", None) is not None)
+        self.checkpoints = None
+        if self.multi_fidelity and checkpoints is not None:
+            self.checkpoints = Checkpoints(checkpoints, {"train": proxy.train._asdict(),
+                                                         "data": proxy.data.name,
+                                                         "resolution": proxy.data.resolution})
 
     def _evaluated(self, digest: str, number: int) -> FrozenTrial | None:
-        """An earlier complete trial of the same architecture (by content hash), if any."""
-        for other in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        """An earlier complete trial of the same architecture (by content hash), if any; under a
+        multi-fidelity schedule or screen also one it pruned (its outcome stands)."""
+        states = (TrialState.COMPLETE, TrialState.PRUNED) if self.multi_fidelity else (TrialState.COMPLETE,)
+        for other in self.study.get_trials(deepcopy=False, states=states):
             if other.number != number and other.user_attrs.get("digest") == digest:
+                if other.state == TrialState.PRUNED and "pruned_reason" not in other.user_attrs:
+                    continue
                 return other
         return None
 
@@ -70,12 +84,15 @@ class Objective:
         earlier = self._evaluated(digest, trial.number)
         if earlier is not None:  # samplers propose an architecture again: reuse, do not re-score
             for key in ("params", "macs", "cio", "peak_activations", "latency", "latency_model",
-                        "constraints", "infeasible", "proxy_raw", "proxy_normalised", "accuracy_per_epoch"):
+                        "constraints", "infeasible", "proxy_raw", "proxy_normalised", "accuracy_per_epoch",
+                        "fidelity", "fidelity_values", "pruned_reason"):
                 if key in earlier.user_attrs:
                     trial.set_user_attr(key, earlier.user_attrs[key])
             for key, value in earlier.constraints.items():
                 trial.set_constraint(key, value)
             trial.set_user_attr("duplicate_of", earlier.number)
+            if earlier.state == TrialState.PRUNED:  # its rungs are not copied: one architecture ranks once
+                raise optuna.TrialPruned(earlier.user_attrs["pruned_reason"])
             return list(earlier.values)
         start = time.perf_counter()
         try:
@@ -106,15 +123,23 @@ class Objective:
         if over:
             trial.set_user_attr("infeasible", "over the limit: " + ", ".join(over))
             return [-math.inf if o == "proxy" else values[o] for o in self.objectives]
+        if self.multi_fidelity:
+            return self._multi_fidelity(trial, arch, digest, values)
         stop = self.proxy.stop_rule(lambda: self.study.get_trials(deepcopy=False, states=(
             TrialState.COMPLETE, TrialState.PRUNED)), exclude=trial.number)
+        result = self._score(trial, lambda: self.proxy(arch, stop=stop))
+        return self._scored(trial, result, values)
+
+    def _score(self, trial: optuna.Trial, run: Callable[[], ProxyResult]) -> ProxyResult:
         try:
-            result = self.proxy(arch, stop=stop)
+            return run()
         except UserError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of one candidate fails its trial only
             reason = f"proxy {self.proxy.name}: {type(exc).__name__}: {first_line(exc)}"
             raise self._fail(trial, reason) from None
+
+    def _scored(self, trial: optuna.Trial, result: ProxyResult, values: dict[str, float]) -> list[float]:
         trial.set_user_attr("proxy_seconds", result.seconds)
         if result.raw:
             trial.set_user_attr("proxy_raw", result.raw)
@@ -129,3 +154,68 @@ class Objective:
             raise self._fail(trial, f"proxy {self.proxy.name}: the score is {result.value}")
         values["proxy"] = result.value
         return [values[o] for o in self.objectives]
+
+    def _multi_fidelity(self, trial: optuna.Trial, arch: Any, digest: str,
+                        values: dict[str, float]) -> list[float]:
+        """``proxy=train`` under a schedule and/or a screen (:mod:`hardsearch.search.halving`)."""
+        proxy, schedule = self.proxy, self.proxy.schedule
+        cost_names = [o for o in self.objectives if o != "proxy"]
+        is_seed = bool(trial.user_attrs.get("seed"))
+        all_trials = lambda: self.study.get_trials(deepcopy=False)  # noqa: E731
+        origin = None
+        origin_number = origin_of(trial)
+        if origin_number is not None:
+            origin = next((t for t in all_trials() if t.number == origin_number), None)
+        earlier = origin.user_attrs if origin is not None else {}
+        if proxy.screen is not None:
+            entry = earlier.get("screen")
+            if not (isinstance(entry, Mapping) and entry.get("passed")):  # a decision made stands
+                screened = self._score(trial, lambda: proxy.screen_proxy(arch))
+                entry = screen_decision(proxy.screen, screened.value, values, all_trials(),
+                                        number=trial.number, cost_names=cost_names, seed=is_seed)
+                entry["seconds"] = screened.seconds
+            trial.set_user_attr("screen", dict(entry))
+            if not entry["passed"]:
+                reason = (f"screen: {proxy.screen.proxy} {entry['score']:.4g} with its costs is not in the "
+                          f"top {proxy.screen.top:g} of {entry['n']} screened trials ({entry['why']})")
+                trial.set_user_attr("pruned_reason", reason)
+                raise optuna.TrialPruned(reason)
+        if schedule is None:  # screened, then trained in full (with the quantile stop, if any)
+            stop = proxy.stop_rule(lambda: self.study.get_trials(deepcopy=False, states=(
+                TrialState.COMPLETE, TrialState.PRUNED)), exclude=trial.number)
+            return self._scored(trial, self._score(trial, lambda: proxy(arch, stop=stop)), values)
+        bracket = earlier.get("bracket", schedule.bracket_of(trial.number))
+        trial.set_user_attr("bracket", bracket)
+        halving = Halving(schedule, number=trial.number, bracket=bracket,
+                          costs=[values[c] for c in cost_names], cost_names=cost_names, trials=all_trials,
+                          record=lambda rungs: trial.set_user_attr("rungs", rungs), seed=is_seed,
+                          decided=earlier.get("rungs") or ())
+        resume = None
+        if halving.last_promoted and self.checkpoints is not None:
+            resume = self.checkpoints.load(digest, halving.last_promoted)
+        trial.set_user_attr("resumed_from_epoch", resume["epoch"] if resume is not None else 0)
+        per_epoch = list(resume["accuracies"]) if resume is not None else []
+
+        def on_epoch(epoch: int, accuracy: float) -> None:
+            per_epoch.append(accuracy)
+            trial.set_user_attr("accuracy_per_epoch", list(per_epoch))
+
+        def checkpoint(epoch: int, state: Callable[[], dict]) -> None:
+            if self.checkpoints is not None and epoch in halving.ladder:
+                self.checkpoints.save(digest, epoch, state())
+                self.checkpoints.remove(digest, [e for e in schedule.rungs if e < epoch])
+
+        result = self._score(trial, lambda: proxy(arch, stop=halving, on_epoch=on_epoch,
+                                                  checkpoint=checkpoint, resume=resume))
+        if self.checkpoints is not None:
+            self.checkpoints.remove(digest, schedule.rungs)
+        reached = len(result.per_epoch)
+        trial.set_user_attr("fidelity", {"epochs": reached, "budget": schedule.epochs,
+                                         "full": reached == schedule.epochs})
+        if result.pruned:
+            trial.set_user_attr("fidelity_values", [result.value if o == "proxy" else values[o]
+                                                    for o in self.objectives])
+            return self._scored(trial, result, values)
+        if math.isfinite(result.value):
+            halving.finish(reached, result.value)
+        return self._scored(trial, result, values)

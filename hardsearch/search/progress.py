@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from hardsearch.study.fidelity import at_fidelity
 from hardsearch.study.front import feasible, update_front
 from hardsearch.study.objectives import OBJECTIVES, ProxyLike, format_objective
 
@@ -57,7 +58,9 @@ class Progress:
             self.bar = tqdm(total=total, initial=done, unit="trial", dynamic_ncols=True)
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        for done in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        # a member a multi-fidelity schedule stopped enters at the accuracy it reached, as in the report
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+        for done in at_fidelity(finished):
             if done.number not in self.seen:
                 self.seen.add(done.number)
                 if feasible(done):

@@ -98,7 +98,7 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
     with storage_faults(storage, OPENING):  # a storage fault is one line, not a traceback
         study = optuna.create_study(study_name=name, storage=storage, directions=directions,
                                     load_if_exists=True)
-    _check_study(study, objectives, space, proxy=checked.name, data=data)
+    _check_study(study, objectives, space, proxy=checked.name, data=data, schedule=checked.schedule)
     _check_profile(study, parsed.profile)
     worker = options.get("worker")
     worker = f"{socket.gethostname()}-{os.getpid()}" if worker is None else str(worker)
@@ -139,7 +139,8 @@ def open_search(parsed: SearchOptions, *, out: Callable[[str], None] = print) ->
         + (f", {added} seed(s) queued" if added else "")
         + (f"; running {remaining} more as worker {worker}" if remaining > 0 else "; nothing left to run"))
     objective = Objective(space=space, proxy=proxy, objectives=objectives, limits=parsed.limits,
-                          latency=parsed.latency, study=study, name_prefix=name, profile=parsed.profile)
+                          latency=parsed.latency, study=study, name_prefix=name, profile=parsed.profile,
+                          checkpoints=study_dir / "checkpoints")
     logger = parsed.logger
     progress = Progress(total=n_trials, done=done, objectives=objectives,
                         bar=bool(logger.get("progress_bar", True)), quiet=logger.get("name") == "none",
@@ -200,7 +201,14 @@ def proxy_attribute(proxy: Any, data: Any) -> dict[str, Any]:
                  "data": data.name, "members": list(calibration.members) if calibration is not None else None}
     if predictor is not None:
         attribute.update(recipe=predictor.recipe, predictor=predictor.digest())
+    if proxy.name == "train":  # the fidelity the report marks: epochs, and the schedule that stops candidates
+        attribute.update(epochs=proxy.train.epochs, schedule=_plain(proxy.schedule),
+                         screen=_plain(proxy.screen))
     return attribute
+
+
+def _plain(options: Any) -> dict[str, Any] | None:
+    return options.to_dict() if options is not None else None
 
 
 def _check_predictor(study: optuna.Study, proxy: Any) -> None:
@@ -242,7 +250,7 @@ _PROFILE_KEYS = ("device", "backend", "threads", "input_size", "batch", "interce
 
 
 def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace, *, proxy: str,
-                 data: Any) -> None:
+                 data: Any, schedule: Any = None) -> None:
     """Refuse a command whose objectives, space or proxy differ from the study's: its stored scores
     and hypervolume bounds would no longer compare with the new ones."""
     names = study.metric_names
@@ -259,8 +267,10 @@ def _check_study(study: optuna.Study, objectives: list[str], space: SearchSpace,
     # not the data's path: workers may keep the dataset in different places; a predictor scores on its own
     checks = [("proxy", "name", proxy)] + ([] if proxy == "predictor" else
                                             [("data.resolution", "resolution", data.resolution)])
+    if proxy == "train" and "schedule" in scored:  # rungs of another schedule would not compare
+        checks.append(("proxy.schedule", "schedule", _plain(schedule)))
     for option, key, value in checks:
         before = scored.get(key)
-        if before is not None and before != value:
+        if (before is not None or key == "schedule") and before != value:
             raise UserError(f"study {study.study_name}: {option}: got {value!r}, but the study's scores were "
                             f"measured with {before!r}; allowed: the study's {option}, or a new study=NAME")
