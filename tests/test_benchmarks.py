@@ -297,3 +297,35 @@ def test_latency_benchmark_writes_its_summary_and_validates_on_unseen_members(tm
     assert "Scored on members of a second draw" in (out / "summary.md").read_text()
     for name in ("profile.yaml", "latency.md", "latency.png", "latency.html", "latency.json"):
         assert (out / row["folder"] / name).is_file(), name
+
+
+def test_multifidelity_benchmark_matches_training_time_and_resumes(tmp_path):
+    args = [sys.executable, "benchmarks/multifidelity.py", "--seeds", "1", "--trials", "3", "--epochs", "2",
+            "--results", str(tmp_path)]
+    first = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr
+    assert "2 runs to do" in first.stdout
+    runs = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "multifidelity").glob("*.json")}
+    assert sorted(runs) == ["plain-1", "sha-1"]
+    again = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0 and "0 runs to do" in again.stdout  # finished runs are not run again
+    sha, plain = runs["sha-1"], runs["plain-1"]
+    assert len(sha["trials"]) == 3 and plain["limit_seconds"] == pytest.approx(sha["train_seconds"])
+    summary = json.loads((tmp_path / "multifidelity.json").read_text())
+    entry_sha, entry_plain = summary["arms"]["sha"][0], summary["arms"]["plain"][0]
+    # the plain arm gets at least the sha run's training time (the trial crossing it counts), and without
+    # that trial no more than it
+    assert entry_plain["train_seconds"] >= entry_sha["train_seconds"] - 1e-9
+    assert entry_plain["train_seconds_strict"] <= entry_sha["train_seconds"] + 1e-9
+    # one normalisation over the full-budget trials of both arms
+    points = [[-t["values"][0], *t["values"][1:]] for r in runs.values() for t in r["trials"]
+              if t["state"] == "COMPLETE"]
+    assert summary["normalisation"]["low"] == [min(c) for c in zip(*points, strict=True)]
+    assert summary["normalisation"]["high"] == [max(c) for c in zip(*points, strict=True)]
+    for e in (entry_sha, entry_plain):
+        assert 0 < e["hv_full"] <= 1.1 ** 3
+    # every sha trial was trained 1 epoch (its first rung) or the full 2, and its seeds in full
+    assert all(t["epochs"] in (1, 2) for t in sha["trials"])
+    assert all(t["epochs"] == 2 for t in sha["trials"] if t["seed"])
+    assert (tmp_path / "multifidelity.png").stat().st_size > 10_000
+    assert "| sha | 1 |" in (tmp_path / "multifidelity.md").read_text()

@@ -256,3 +256,31 @@ def test_a_short_training_search_reads_in_per_cent_on_the_console_report_and_wan
             summary.update(r["summary"]["update"])
     best = max(t.values[0] for t in trials)
     assert summary["objective/proxy"]["max"] == pytest.approx(100 * best, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_a_successive_halving_search_logs_the_fidelity_to_wandb(tmp_path):
+    """proxy.schedule=sha on the tiny space, an offline run read back: each trial's epochs reached, a
+    stopped member's objectives at the rung it reached, and the Pareto table's epochs column."""
+    options = small(tmp_path, "proxy=train", "proxy.epochs=3", "proxy.batch_size=100", "proxy.threads=1",
+                    "proxy.schedule=sha", "sampler=random", trials=6, logger="wandb")
+    options["space"] = yaml.safe_load((ROOT / "tests/spaces/tiny.yaml").read_text())
+    result = run(options)
+    trials = result.study.get_trials()
+    assert {t.state for t in trials} == {TrialState.COMPLETE, TrialState.PRUNED}
+    (run_dir,) = runs_of(result.study_dir)
+    records = read_run(run_dir)
+    rows = {row["trial"]: row for row in history(records) if "trial/state" in row}
+    for t in trials:
+        reached = t.user_attrs["fidelity"]
+        assert rows[t.number]["trial/epochs"] == reached["epochs"]
+        assert rows[t.number]["trial/full_budget"] == int(reached["full"])
+        values = t.values if t.state == TrialState.COMPLETE else t.user_attrs["fidelity_values"]
+        assert rows[t.number]["objective/proxy"] == pytest.approx(100 * values[0], abs=1e-9)
+        assert rows[t.number]["objective/cio"] == values[2]
+    (report,) = [row for row in history(records) if "pareto/front._type" in row]
+    table = json.loads((run_dir / "files" / report["pareto/front.path"]).read_text())
+    assert "epochs" in table["columns"]
+    logged = {row[0]: dict(zip(table["columns"], row, strict=True)) for row in table["data"]}
+    for number, row in logged.items():
+        assert row["epochs"] == trials[number].user_attrs["fidelity"]["epochs"]

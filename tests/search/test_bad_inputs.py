@@ -119,6 +119,18 @@ CASES = {
     "ensemble without members": (
         ["proxy=ensemble", "proxy.members=[]"],
         "proxy.members: got []; allowed: a non-empty list of naswot,"),
+    "unknown training schedule": (
+        ["proxy=train", "proxy.schedule=asha"],
+        "proxy.schedule: got 'asha'; allowed: null (train every candidate for proxy.epochs), sha, hyperband"),
+    "schedule counted in steps": (
+        ["proxy=train", "proxy.schedule=sha", "proxy.epochs=9", "proxy.steps=5"],
+        "proxy.steps: got 5; allowed: null with proxy.schedule=sha"),
+    "first rung at the full budget": (
+        ["proxy=train", "proxy.schedule=sha", "proxy.epochs=3", "proxy.min_epochs=3"],
+        "proxy.min_epochs: got 3; allowed: fewer than proxy.epochs (3)"),
+    "bad screen": (
+        ["proxy=train", "proxy.schedule=sha", "proxy.epochs=3", "proxy.screen={{proxy: magic}}"],
+        "proxy.screen.proxy: got 'magic'; allowed: predictor, naswot"),
     "ensemble reference sample too small": (
         ["proxy=ensemble", "proxy.reference=0"],
         "proxy.reference: got 0; allowed: enough random members for at least 3 reference architectures"),

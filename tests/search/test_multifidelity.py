@@ -357,3 +357,15 @@ def test_the_report_tool_parses_full_budget():
     conf = yaml.safe_load((ROOT / "conf/report.yaml").read_text())
     assert conf["full_budget"] is False
     assert Path(ROOT / "conf/proxy/train.yaml").read_text().count("schedule: null") == 1
+
+
+def test_a_retried_trial_knows_its_origin(tmp_path):
+    """After a dead worker, Optuna's retry carries the failed trial's number in a system attribute that a live
+    trial no longer shows; after Ctrl-C, the requeue carries it as a user attribute."""
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 's.db'}", directions=["maximize", "minimize"])
+    study.add_trial(create_trial(state=TrialState.WAITING, params={}, distributions={},
+                                 system_attrs={"failed_trial": 7}))
+    study.enqueue_trial({}, user_attrs={"requeued_from": 3})
+    first, second = study.ask(), study.ask()
+    assert halving_module.origin_of(first) == 7 and halving_module.origin_of(second) == 3
+    assert halving_module.origin_of(study.ask()) is None
