@@ -255,7 +255,8 @@ def main() -> None:
     runs = args.results / "multifidelity"
     runs.mkdir(parents=True, exist_ok=True)
     if not args.summarise:
-        todo = [(arm, s) for s in args.seeds for arm in ("sha", "plain") if not run_file(arm, s, runs).exists()]
+        todo = [(arm, s) for s in args.seeds for arm in ("sha", "plain")
+                if not run_file(arm, s, runs).exists()]
         print(f"{len(todo)} runs to do", flush=True)
         for seed in args.seeds:
             for arm in ("sha", "plain"):
