@@ -15,6 +15,10 @@ its proxy score is expensive. Generic samplers know neither. For each trial this
    local search on the acquisition (``refine_rounds`` rounds of 16 new mutants of each of the
    ``refine_top`` candidates of largest EHVI) adds points near the best ones.
 
+Under a multi-fidelity schedule (``proxy.schedule``) the scored trials are those at the highest
+rung that ``n_startup_trials`` of them reached, each at its accuracy there, stopped ones included
+(BOHB's rule): the surrogate and the front compare one fidelity, and no trained candidate is lost.
+
 Until ``n_startup_trials`` trials are scored, it picks the candidate farthest (in log MACs, CIO
 and params) from every trial so far, which spreads the first trials along the cost axes around
 the seeds. A device profile's ``latency_model`` is closed form too (a linear model of the exact
@@ -43,6 +47,7 @@ from hardsearch.core.errors import UserError
 from hardsearch.search.acquisition import ehvi
 from hardsearch.search.genome import crossover, features, genome_key, mutate, random_genome
 from hardsearch.search.surrogate import Surrogate
+from hardsearch.study.fidelity import at_rung, model_rung
 from hardsearch.study.front import feasible, pareto_front
 
 __all__ = ["CostAwareSampler", "CLOSED_FORM", "MODE_KEY"]
@@ -152,8 +157,8 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
         and what the choice saw (candidates kept, predicted mean and sd, EHVI)."""
         trials = [t for t in trials if t.number != exclude]
         genomes = {t.number: self._genome_of(t) for t in trials}  # None: still drawing its parameters
-        scored = [t for t in trials if feasible(t) and t.values is not None and math.isfinite(t.values[0])
-                  and "duplicate_of" not in t.user_attrs]
+        scored = [t for t in self._at_one_fidelity(trials) if feasible(t) and t.values is not None
+                  and math.isfinite(t.values[0]) and "duplicate_of" not in t.user_attrs]
         pending = [(g, c) for g, c in ((g, self.costs(g)) for g in (
             genomes[t.number] for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING))
             if g is not None) if c is not None]
@@ -173,6 +178,13 @@ class CostAwareSampler(optuna.samplers.BaseSampler):
             genome, mode = self._spread(pool, [c for c in done_costs if c] + [c for _, c in pending])
             return genome, mode, {"candidates": len(pool)}
         return self._model(scored, genomes, pending, pool, rng, tried)
+
+    def _at_one_fidelity(self, trials: Sequence[FrozenTrial]) -> Sequence[FrozenTrial]:
+        """Under a multi-fidelity schedule, the trials at the highest rung enough of them reached
+        (``n_startup_trials``; BOHB's rule), each at its accuracy there, stopped ones included: the
+        surrogate and the front compare one fidelity, and every trained candidate counts."""
+        rung = model_rung(trials, self.n_startup_trials)
+        return trials if rung is None else at_rung(trials, rung, self.objectives)
 
     def _genome_of(self, trial: FrozenTrial) -> dict[str, Any] | None:
         params = trial.system_attrs.get("fixed_params") or trial.params

@@ -12,11 +12,12 @@ fidelity. Nothing stored changes.
 from __future__ import annotations
 
 import copy
+import math
 from typing import Any, Mapping, Sequence
 
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["at_fidelity", "fidelity_of", "partial", "format_epochs"]
+__all__ = ["at_fidelity", "fidelity_of", "partial", "format_epochs", "at_rung", "model_rung"]
 
 
 def format_epochs(epochs: int | None, budget: int | None) -> str:
@@ -55,3 +56,45 @@ def at_fidelity(trials: Sequence[FrozenTrial], *, full_only: bool = False) -> li
         else:
             out.append(trial)
     return out
+
+
+def _rung_accuracy(trial: FrozenTrial, epochs: int) -> float | None:
+    for entry in trial.user_attrs.get("rungs") or ():
+        accuracy = entry.get("accuracy")
+        if entry.get("epochs") == epochs and isinstance(accuracy, (int, float)) and math.isfinite(accuracy):
+            return float(accuracy)
+    return None
+
+
+def at_rung(trials: Sequence[FrozenTrial], epochs: int, objectives: Sequence[str]) -> list[FrozenTrial]:
+    """The finished trials that reached rung ``epochs``, as complete copies whose values are the
+    accuracy there and their costs (``objectives``: the study's, the proxy first): one fidelity."""
+    out = []
+    for trial in trials:
+        if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            continue
+        accuracy = _rung_accuracy(trial, epochs)
+        costs = [trial.user_attrs.get(o) for o in objectives[1:]]
+        if accuracy is None or any(not isinstance(c, (int, float)) for c in costs):
+            continue
+        view = copy.copy(trial)
+        view.state = TrialState.COMPLETE
+        view.values = [accuracy, *(float(c) for c in costs)]
+        out.append(view)
+    return out
+
+
+def model_rung(trials: Sequence[FrozenTrial], minimum: int) -> int | None:
+    """The rung a model of the study's accuracy should learn from (BOHB's rule): the highest one at
+    least ``minimum`` finished trials reached, else the lowest; None when no trial has rungs."""
+    reached: dict[int, int] = {}
+    for trial in trials:
+        if trial.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+            continue
+        for entry in trial.user_attrs.get("rungs") or ():
+            if _rung_accuracy(trial, entry.get("epochs")) is not None:
+                reached[entry["epochs"]] = reached.get(entry["epochs"], 0) + 1
+    if not reached:
+        return None
+    enough = [epochs for epochs, n in reached.items() if n >= minimum]
+    return max(enough) if enough else min(reached)

@@ -369,3 +369,37 @@ def test_a_retried_trial_knows_its_origin(tmp_path):
     first, second = study.ask(), study.ask()
     assert halving_module.origin_of(first) == 7 and halving_module.origin_of(second) == 3
     assert halving_module.origin_of(study.ask()) is None
+
+
+def test_the_cost_aware_sampler_learns_from_one_rung():
+    """BOHB's rule: the highest rung that n_startup_trials finished trials reached, each at its accuracy there."""
+    from hardsearch.study.fidelity import at_rung, model_rung
+
+    study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
+    full = [rung(1, 0.2), rung(3, 0.5, "final")]
+    add(study, TrialState.COMPLETE, 0.5, 1.0, 2.0, rungs=full)
+    add(study, TrialState.PRUNED, 0.1, 3.0, 4.0)
+    add(study, TrialState.PRUNED, 0.3, 5.0, 6.0)
+    add(study, TrialState.FAIL, 0.9, 0.1, 0.1)  # never counts
+    trials = study.get_trials()
+    assert model_rung(trials, 3) == 1 and model_rung(trials, 1) == 3 and model_rung(trials, 9) == 1
+    assert model_rung(study.get_trials()[:0], 1) is None
+    seen = at_rung(trials, 1, ["proxy", "macs", "cio"])
+    assert [(t.number, t.state, t.values) for t in seen] == [
+        (0, TrialState.COMPLETE, [0.2, 1.0, 2.0]), (1, TrialState.COMPLETE, [0.1, 3.0, 4.0]),
+        (2, TrialState.COMPLETE, [0.3, 5.0, 6.0])]
+    assert [t.values for t in at_rung(trials, 3, ["proxy", "macs", "cio"])] == [[0.5, 1.0, 2.0]]
+    assert study.get_trials()[1].state == TrialState.PRUNED  # stored trials unchanged
+
+
+@pytest.mark.slow
+def test_the_default_sampler_under_successive_halving(tmp_path):
+    options = tiny(tmp_path, "sampler=cost_aware", "sampler.n_startup_trials=3", "sampler.candidates=32",
+                   trials=9)
+    study = run(options).study
+    trials = study.get_trials()
+    assert len(trials) == 9 and TrialState.FAIL not in {t.state for t in trials}
+    modes = [(t.system_attrs.get("cost_aware:mode") or {}).get("mode") for t in trials]
+    assert "model" in modes  # the surrogate was fitted on rung-1 accuracies of stopped candidates too
+    assert len({t.user_attrs["digest"] for t in trials}) == 9  # no candidate proposed twice
+    check_decisions(study)
