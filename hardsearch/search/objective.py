@@ -205,10 +205,13 @@ class Objective:
                 self.checkpoints.save(digest, epoch, state())
                 self.checkpoints.remove(digest, [e for e in schedule.rungs if e < epoch])
 
-        result = self._score(trial, lambda: proxy(arch, stop=halving, on_epoch=on_epoch,
-                                                  checkpoint=checkpoint, resume=resume))
-        if self.checkpoints is not None:
-            self.checkpoints.remove(digest, schedule.rungs)
+        try:
+            result = self._score(trial, lambda: proxy(arch, stop=halving, on_epoch=on_epoch,
+                                                      checkpoint=checkpoint, resume=resume))
+        except CandidateError:  # it cannot be trained (e.g. diverged): nothing to resume
+            self._forget(digest)
+            raise
+        self._forget(digest)
         reached = len(result.per_epoch)
         trial.set_user_attr("fidelity", {"epochs": reached, "budget": schedule.epochs,
                                          "full": reached == schedule.epochs})
@@ -219,3 +222,8 @@ class Objective:
         if math.isfinite(result.value):
             halving.finish(reached, result.value)
         return self._scored(trial, result, values)
+
+    def _forget(self, digest: str) -> None:
+        """Remove a candidate's rung checkpoints once its trial has an outcome."""
+        if self.checkpoints is not None:
+            self.checkpoints.remove(digest, self.proxy.schedule.rungs)
