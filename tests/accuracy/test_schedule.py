@@ -100,3 +100,16 @@ def test_training_resumes_from_a_rung_with_the_same_floats(tiny):
     again = train_arch(arch, data, settings, resume=torch.load(path, weights_only=True))
     path.unlink()
     assert again.per_epoch == whole.per_epoch
+
+
+def test_the_screen_scores_with_the_predictor_or_a_zero_cost_proxy(tiny):
+    from hardsearch.accuracy.objective import create_proxy
+
+    arch, data = tiny
+    for name in ("predictor", "naswot"):
+        proxy = create_proxy(dict(GOOD, screen={"proxy": name}), data=data, data_options={"batch_size": 16})
+        assert proxy.schedule == Schedule("sha", 1, 3, 9) and proxy.screen.proxy == name
+        score = proxy.screen_proxy(arch)
+        assert proxy.screen_proxy.name == name and score.value == score.value  # finite, not NaN
+        if name == "predictor":
+            assert 0 < score.value < 1  # a predicted top-1 accuracy
