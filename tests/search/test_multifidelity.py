@@ -372,7 +372,7 @@ def test_a_retried_trial_knows_its_origin(tmp_path):
 
 
 def test_the_cost_aware_sampler_learns_from_one_rung():
-    """BOHB's rule: the highest rung that n_startup_trials finished trials reached, each at its accuracy there."""
+    """BOHB's rule: the highest rung n_startup_trials finished trials reached, each at its accuracy there."""
     from hardsearch.study.fidelity import at_rung, model_rung
 
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"])
