@@ -190,6 +190,8 @@ class Objective:
                           costs=[values[c] for c in cost_names], cost_names=cost_names, trials=all_trials,
                           record=lambda rungs: trial.set_user_attr("rungs", rungs), seed=is_seed,
                           decided=earlier.get("rungs") or ())
+        if halving.entries:  # run again: the rungs it reached count for the others from the start
+            trial.set_user_attr("rungs", list(halving.entries))
         resume = None
         if halving.last_promoted and self.checkpoints is not None:
             resume = self.checkpoints.load(digest, halving.last_promoted)
