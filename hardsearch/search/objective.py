@@ -125,10 +125,13 @@ class Objective:
             return [-math.inf if o == "proxy" else values[o] for o in self.objectives]
         if self.multi_fidelity:
             return self._multi_fidelity(trial, arch, digest, values)
+        return self._train_in_full(trial, arch, values)
+
+    def _train_in_full(self, trial: optuna.Trial, arch: Any, values: dict[str, float]) -> list[float]:
+        """The proxy in one go (for ``train``: every epoch, with the quantile stop if it has one)."""
         stop = self.proxy.stop_rule(lambda: self.study.get_trials(deepcopy=False, states=(
             TrialState.COMPLETE, TrialState.PRUNED)), exclude=trial.number)
-        result = self._score(trial, lambda: self.proxy(arch, stop=stop))
-        return self._scored(trial, result, values)
+        return self._scored(trial, self._score(trial, lambda: self.proxy(arch, stop=stop)), values)
 
     def _score(self, trial: optuna.Trial, run: Callable[[], ProxyResult]) -> ProxyResult:
         try:
@@ -180,10 +183,8 @@ class Objective:
                           f"top {proxy.screen.top:g} of {entry['n']} screened trials ({entry['why']})")
                 trial.set_user_attr("pruned_reason", reason)
                 raise optuna.TrialPruned(reason)
-        if schedule is None:  # screened, then trained in full (with the quantile stop, if any)
-            stop = proxy.stop_rule(lambda: self.study.get_trials(deepcopy=False, states=(
-                TrialState.COMPLETE, TrialState.PRUNED)), exclude=trial.number)
-            return self._scored(trial, self._score(trial, lambda: proxy(arch, stop=stop)), values)
+        if schedule is None:  # screened, then trained in full
+            return self._train_in_full(trial, arch, values)
         bracket = earlier.get("bracket", schedule.bracket_of(trial.number))
         trial.set_user_attr("bracket", bracket)
         halving = Halving(schedule, number=trial.number, bracket=bracket,
